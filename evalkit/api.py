@@ -1,0 +1,120 @@
+"""Python entry points: what the command line and notebooks call.
+
+    from evalkit.api import EvalConfig, evaluate
+    result = evaluate(EvalConfig(suite="smoke", system="espeak"))
+    result.metrics["metrics"]["wer"]["value"]
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from evalkit.cache import content_key
+from evalkit.registry import METRICS, SYSTEMS
+from evalkit.types import EvalkitError
+
+DEFAULT_PROTOCOL = "evalkit"
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that defines a run. Change with dataclasses.replace."""
+
+    suite: str = "smoke"
+    system: str | None = None  # None: the suite's default system
+    system_options: Mapping[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] | None = None  # None: the suite's metrics
+    metric_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    protocol: str = DEFAULT_PROTOCOL
+    seed: int | None = 0  # None: unseeded sampling (never cached, always a new run)
+    limit: int | None = None
+    out: Path | None = None  # default: runs/<suite>/<system>/<run_id>
+    device: str = "auto"
+    voice: str | None = None  # override every item's speaker prompt
+    voice_text: str | None = None
+    retry_failed: bool = False
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    n_items: int
+    n_failed: int
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu" (torch imported only if
+    an NVIDIA driver is present)."""
+    if device != "auto":
+        return device
+    if shutil.which("nvidia-smi") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides: Mapping[str, Mapping[str, Any]]):
+    """Instantiate metrics with the protocol's options, then the user's overrides."""
+    from evalkit.metrics.protocols import metric_options
+
+    base = metric_options(protocol, device)
+    unknown = set(overrides) - set(names)
+    if unknown:
+        raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute ({', '.join(names)})")
+    metrics = []
+    for name in names:
+        options = {**base.get(name, {}), **overrides.get(name, {})}
+        metrics.append(METRICS.get(name)(**options))
+    return metrics
+
+
+def run_identity(suite, system, checkpoints, metrics, seed, protocol) -> dict[str, Any]:
+    """What makes two runs the same run: resuming requires an identical identity."""
+    return {
+        "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
+        "system": system.config(),
+        "checkpoints": {k: v.get("sha256") for k, v in checkpoints.items()},
+        "metrics": [m.provenance() for m in metrics],
+        "seed": seed,
+        "protocol": protocol,
+    }
+
+
+def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None) -> Path:
+    safe_system = re.sub(r"[^A-Za-z0-9._-]+", ".", system_name)
+    if seed is None:
+        run_id = "unseeded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    else:
+        label = f"{preset}-seed{seed}" if preset else f"seed{seed}"
+        run_id = f"{label}-{content_key(identity)[:10]}"
+    return DEFAULT_RUNS_DIR / suite_name / safe_system / run_id
+
+
+def evaluate(config: EvalConfig) -> RunResult:
+    """Run (or resume) an evaluation and return where it was written and its metrics."""
+    from evalkit.runner.local import LocalRunner
+    from evalkit.suites import load_suite
+
+    suite = load_suite(config.suite, voice=config.voice, voice_text=config.voice_text)
+    system_name = config.system or suite.spec.default_system
+    system = SYSTEMS.get(system_name)(**dict(config.system_options))
+    device = resolve_device(config.device)
+    metrics = build_metrics(config.metrics or suite.spec.metrics, config.protocol, device, config.metric_options)
+    checkpoints = system.checkpoints()
+    identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol)
+    run_dir = config.out or default_run_dir(
+        suite.name, system_name, identity, config.seed, system.options.get("preset")
+    )
+    runner = LocalRunner(
+        suite=suite, system=system, metrics=metrics, run_dir=Path(run_dir), identity=identity,
+        checkpoints=checkpoints, config=config, device=device,
+    )
+    return runner.run()

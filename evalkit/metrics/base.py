@@ -1,0 +1,148 @@
+"""The metric interface.
+
+A metric scores batches of generated audio, item by item, into small JSON dicts of
+*sufficient statistics* (for WER: edit counts and reference length, not just a
+ratio), and aggregates those into one or more summaries. Because summaries are
+computed from stored per-item values, shards merge exactly and confidence intervals
+can be recomputed from samples.jsonl alone.
+
+Metrics follow torchmetrics' split: the arithmetic is a pure function in the metric's
+module; the class here is a thin adapter that loads models and batches inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+from evalkit.types import Item, ItemError, Synthesis
+
+# What a metric can require of an item; an item lacking one is "not applicable"
+# for that metric (reported as such, never as a failure).
+REQUIREMENTS = frozenset({"text", "prompt_audio", "reference_audio", "timings"})
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """One generated utterance and everything a metric may compare it against."""
+
+    item: Item
+    audio: Any  # float32 mono numpy array
+    sample_rate: int
+    audio_sha256: str
+    synthesis: Synthesis
+    system: str = ""
+    # sha256 of the item's prompt / reference audio files (None when absent).
+    prompt_sha256: str | None = None
+    reference_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One aggregate row of metrics.json."""
+
+    value: float | None
+    n: int
+    n_failed: int
+    higher_is_better: bool | None
+    ci95: tuple[float, float] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "value": self.value,
+            "n": self.n,
+            "n_failed": self.n_failed,
+            "higher_is_better": self.higher_is_better,
+            "ci95": None if self.ci95 is None else [self.ci95[0], self.ci95[1]],
+        }
+        out.update(self.extra)
+        return out
+
+
+class Metric(ABC):
+    """Base class for metrics; see the module docstring."""
+
+    name: ClassVar[str] = "metric"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool | None] = None
+    requires: ClassVar[frozenset[str]] = frozenset()
+    # Per-item values depend only on audio + item + options (not on timings), so they
+    # can be cached by content. Timing metrics set this False.
+    cacheable: ClassVar[bool] = True
+    # Items per score() call the runner aims for.
+    batch_size: ClassVar[int] = 16
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(
+                f"metric {self.name!r} has no option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_options())}"
+            )
+        self.options: dict[str, Any] = {**self.default_options(), **options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {}
+
+    def provenance(self) -> dict[str, Any]:
+        """Name, version, options, and (for model-based metrics) model id and weights
+        sha256, normalizer, decoding options. Recorded in run.json; part of cache keys.
+        May resolve weights (not load them)."""
+        return {"name": self.name, "version": self.version, "options": dict(self.options)}
+
+    def setup(self, device: str) -> None:  # noqa: B027 - optional hook
+        """Load models onto `device`."""
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Release models."""
+
+    def item_not_applicable(self, item: Item) -> str | None:
+        """Why this item cannot be scored by this metric, judged from the item alone
+        (None if it can). Also decides whether a failed item counts against the metric."""
+        if "text" in self.requires and not item.text:
+            return "item has no text"
+        if "prompt_audio" in self.requires and item.prompt_audio is None:
+            return "item has no speaker prompt"
+        if "reference_audio" in self.requires and item.reference_audio is None:
+            return "item has no ground-truth audio"
+        return None
+
+    def not_applicable(self, inp: ScoreInput) -> str | None:
+        """Why this generated utterance cannot be scored (None if it can)."""
+        if "timings" in self.requires and inp.synthesis.seconds is None:
+            return "system reported no synthesis time"
+        return self.item_not_applicable(inp.item)
+
+    @abstractmethod
+    def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
+        """Per-item values (JSON dicts), one per input, or an ItemError for an input
+        that failed."""
+
+    @abstractmethod
+    def aggregate(
+        self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]
+    ) -> dict[str, Summary]:
+        """Summaries keyed by metrics.json name (e.g. "wer", "wer_macro"), from the
+        per-item values of scored items and the items that failed (generation or this
+        metric). Items that were not applicable are in neither."""
+
+    def cache_key(self, inp: ScoreInput) -> str:
+        """Content key for this metric's value on this input: audio content, the item
+        fields the metric reads, and the metric's provenance (version, options,
+        weights hash). Never paths."""
+        item = inp.item
+        parts = {
+            "metric": self.provenance(),
+            "audio": inp.audio_sha256,
+            "text": item.text if "text" in self.requires else None,
+            "reference_text": item.reference_text if "text" in self.requires else None,
+            "prompt": inp.prompt_sha256 if "prompt_audio" in self.requires else None,
+            "reference": inp.reference_sha256,
+        }
+        blob = json.dumps(parts, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,158 @@
+"""Speed and duration signals: real-time factor, latency, throughput, duration sanity.
+
+RTF = synthesis seconds / audio seconds. The runner times each synthesize() call
+(model loading and warm-up excluded; systems synchronize CUDA around timed regions).
+For a batch of k items the call's wall time is each item's *latency*, and each item's
+*share* is wall/k (unless the system reports per-item times). The corpus RTF is
+Σ share / Σ audio seconds -- every second of compute counted once -- and throughput,
+its inverse, is audio seconds produced per wall second. Latency percentiles answer
+the other question: how long one utterance takes to come back.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from evalkit.metrics import stats
+from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.types import Item, ItemError
+
+# English read speech runs at about 14-15 characters per second (LibriSpeech
+# test-clean: 1,127 targets, 4-10 s, mean ~14.6 chars/s); used when there is no
+# ground truth to compare a generated duration against.
+CHARS_PER_SECOND = 14.5
+# Generated/expected duration outside [0.5, 2.0] flags a truncation or a run-on:
+# natural speaking-rate variation stays well inside a factor of two.
+TRUNCATION_RATIO = 0.5
+RUN_ON_RATIO = 2.0
+# Silence: 20 ms frames quieter than -40 dB relative to the utterance's loudest frame.
+FRAME_SECONDS = 0.02
+SILENCE_DB = -40.0
+# Clipping: samples at full scale (16-bit max is 32767/32768 = 0.99997).
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 1e-3
+
+
+class RealTimeFactor(Metric):
+    name = "rtf"
+    version = "1"
+    description = "real-time factor: synthesis seconds / audio seconds"
+    higher_is_better = False
+    requires = frozenset({"timings"})
+    cacheable = False
+    batch_size = 1024
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
+        out: list[dict[str, Any] | ItemError] = []
+        for inp in batch:
+            audio_seconds = len(inp.audio) / inp.sample_rate
+            extras = inp.synthesis.extras
+            latency = float(extras.get("latency_seconds", inp.synthesis.seconds))
+            out.append({
+                "synth_seconds": float(inp.synthesis.seconds),
+                "latency_seconds": latency,
+                "audio_seconds": audio_seconds,
+                "rtf": latency / audio_seconds,
+                "stages": dict(inp.synthesis.stages),
+                "from_cache": bool(extras.get("from_cache", False)),
+            })
+        return out
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        share = [v["synth_seconds"] for v in values]
+        audio = [v["audio_seconds"] for v in values]
+        n, n_failed = len(values), len(failed)
+        stage_names = sorted({s for v in values for s in v["stages"]})
+        stage_rtf = {s: stats.ratio([v["stages"].get(s, 0.0) for v in values], audio) for s in stage_names}
+        common = {"n_from_cache": sum(v["from_cache"] for v in values)}
+        rtf = Summary(
+            stats.ratio(share, audio), n, n_failed, False, stats.ratio_ci(share, audio),
+            {**common, **{f"rtf_{k}": x for k, x in stats.percentiles([v["rtf"] for v in values]).items()},
+             "stages": stage_rtf, "synth_seconds": float(np.sum(share)), "audio_seconds": float(np.sum(audio))},
+        )
+        throughput = Summary(
+            stats.ratio(audio, share), n, n_failed, True, stats.ratio_ci(audio, share), common,
+        )
+        latency = [v["latency_seconds"] for v in values]
+        latency_summary = Summary(
+            stats.mean(latency), n, n_failed, False, stats.mean_ci(latency),
+            {**common, **{f"latency_{k}": x for k, x in stats.percentiles(latency).items()}},
+        )
+        return {"rtf": rtf, "throughput": throughput, "latency": latency_summary}
+
+
+def expected_seconds(item: Item, reference_seconds: float | None) -> tuple[float, str]:
+    """The duration the utterance should have, and where that figure came from."""
+    if reference_seconds:
+        return reference_seconds, "ground truth"
+    return max(len(item.text), 1) / CHARS_PER_SECOND, f"text length at {CHARS_PER_SECOND} chars/s"
+
+
+def silence_ratio(audio: np.ndarray, sample_rate: int) -> float:
+    """Fraction of 20 ms frames more than 40 dB below the loudest frame."""
+    frame = max(int(FRAME_SECONDS * sample_rate), 1)
+    n = len(audio) // frame
+    if n == 0:
+        return 1.0
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-20)
+    db = 20 * np.log10(rms / rms.max())
+    return float(np.mean(db < SILENCE_DB))
+
+
+def clipped_fraction(audio: np.ndarray) -> float:
+    return float(np.mean(np.abs(audio) >= CLIP_LEVEL))
+
+
+class DurationSanity(Metric):
+    name = "duration"
+    version = "1"
+    description = "duration vs. expected (ground truth or text length), silence ratio, clipping"
+    higher_is_better = None
+    requires = frozenset({"text"})
+    cacheable = False  # cheap, and must read the ground truth's length
+    batch_size = 1024
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
+        import soundfile as sf
+
+        out: list[dict[str, Any] | ItemError] = []
+        for inp in batch:
+            seconds = len(inp.audio) / inp.sample_rate
+            ref_seconds = None
+            if inp.item.reference_audio is not None:
+                info = sf.info(str(inp.item.reference_audio))
+                ref_seconds = info.frames / info.samplerate
+            expected, basis = expected_seconds(inp.item, ref_seconds)
+            ratio = seconds / expected
+            clip = clipped_fraction(inp.audio)
+            out.append({
+                "seconds": seconds,
+                "expected_seconds": expected,
+                "expected_from": basis,
+                "ratio": ratio,
+                "truncated": ratio < TRUNCATION_RATIO,
+                "run_on": ratio > RUN_ON_RATIO,
+                "silence_ratio": silence_ratio(inp.audio, inp.sample_rate),
+                "clipped_fraction": clip,
+                "clipping": clip > CLIP_FRACTION,
+            })
+        return out
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        n, n_failed = len(values), len(failed)
+
+        def mean_summary(key: str, direction: bool | None, **extra: Any) -> Summary:
+            col = [float(v[key]) for v in values]
+            return Summary(stats.mean(col), n, n_failed, direction, stats.mean_ci(col), extra)
+
+        log_ratio = [abs(math.log(v["ratio"])) for v in values if v["ratio"] > 0]
+        return {
+            "duration_ratio": mean_summary("ratio", None, seconds=float(sum(v["seconds"] for v in values))),
+            "duration_log_error": Summary(stats.mean(log_ratio), len(log_ratio), n_failed, False, stats.mean_ci(log_ratio)),
+            "truncation_rate": mean_summary("truncated", False),
+            "run_on_rate": mean_summary("run_on", False),
+            "silence_ratio": mean_summary("silence_ratio", False),
+            "clipping_rate": mean_summary("clipping", False),
+        }

@@ -1,0 +1,81 @@
+"""metrics.json from samples.jsonl: summaries are always recomputed from stored
+per-item values, so a resumed or merged run reports exactly what a single run would.
+
+metrics.json schema (version 1):
+    schema_version, run_id, suite {name, version, content_hash}, system, protocol,
+    main_metric, n_items (planned), n_done, n_failed (items whose generation failed),
+    complete (every planned item has a record), failures {stage: count},
+    metrics {summary name: {value, n, n_failed, higher_is_better, ci95, metric,
+             metric_version, ...metric-specific extras}}
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from evalkit.metrics.base import Metric
+from evalkit.types import Item
+
+
+def failed_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:
+    """Does this record count as a failure for this metric?
+
+    A metric error always does. A generation failure does when the metric would have
+    applied to the item (a speaker-similarity failure is not counted for an item that
+    has no speaker prompt; RTF never counts failures of systems that generate nothing).
+    """
+    if metric.name in record.get("metric_errors", {}):
+        return True
+    if record.get("error") is None:
+        return False
+    if "timings" in metric.requires and not system_generates:
+        return False
+    return metric.item_not_applicable(item) is None
+
+
+def aggregate(
+    metrics: Sequence[Metric],
+    records: dict[str, dict[str, Any]],
+    planned: Sequence[Item],
+    system_generates: bool,
+) -> dict[str, dict[str, Any]]:
+    """Summaries by name, each tagged with the metric that produced it."""
+    out: dict[str, dict[str, Any]] = {}
+    present = [(item, records[item.id]) for item in planned if item.id in records]
+    for metric in metrics:
+        values = [rec["scores"][metric.name] for _, rec in present if metric.name in rec.get("scores", {})]
+        failed = [item for item, rec in present if failed_for(metric, item, rec, system_generates)]
+        for name, summary in metric.aggregate(values, failed).items():
+            out[name] = {**summary.to_json(), "metric": metric.name, "metric_version": metric.version}
+    return out
+
+
+def run_summary(
+    run_id: str,
+    suite,
+    system_name: str,
+    protocol: str,
+    metrics: Sequence[Metric],
+    records: dict[str, dict[str, Any]],
+    planned: Sequence[Item],
+    system_generates: bool,
+) -> dict[str, Any]:
+    done = [records[i.id] for i in planned if i.id in records]
+    failures = Counter(r["error"]["stage"] for r in done if r.get("error"))
+    for r in done:
+        for err in r.get("metric_errors", {}).values():
+            failures[err["stage"]] += 1
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
+        "system": system_name,
+        "protocol": protocol,
+        "main_metric": suite.spec.main_metric,
+        "n_items": len(planned),
+        "n_done": len(done),
+        "n_failed": sum(1 for r in done if r.get("error")),
+        "complete": len(done) == len(planned),
+        "failures": dict(failures),
+        "metrics": aggregate(metrics, records, planned, system_generates),
+    }

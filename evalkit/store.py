@@ -1,0 +1,154 @@
+"""The run directory: run.json, samples.jsonl, metrics.json, audio/.
+
+Written by one process (the driver), guarded by an exclusive lock. samples.jsonl is
+append-only: each finished item is one line, written, flushed and fsynced before the
+next item is reported done. A kill -9 can only tear the last line; on reopening, a
+torn tail is detected and cut off. Audio is content-addressed (`audio/<sha256>.flac`)
+and written to a temporary name then renamed, so a file that exists is complete.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from evalkit.cache import atomic_write_bytes
+from evalkit.types import EvalkitError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+METRICS_FILE = "metrics.json"
+AUDIO_DIR = "audio"
+
+
+class StoreError(EvalkitError):
+    pass
+
+
+def read_samples(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """Records by item id, and the byte length of the valid prefix of the file.
+
+    A last line without its newline, or that is not valid JSON, is a torn write and
+    is excluded from the valid prefix; a damaged line elsewhere is an error. If an
+    id occurs twice, the later record wins.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return records, 0
+    data = path.read_bytes()
+    valid = 0
+    lines = data.split(b"\n")
+    for index, raw in enumerate(lines):
+        is_last = index == len(lines) - 1
+        if is_last and raw == b"":
+            break  # file ends with a newline: nothing torn
+        try:
+            record = json.loads(raw)
+            if is_last:
+                raise ValueError("no trailing newline")
+        except (ValueError, UnicodeDecodeError):
+            if is_last:
+                break
+            raise StoreError(f"{path}: line {index + 1} is damaged (not JSON); the file was edited by hand?") from None
+        records[record["item_id"]] = record
+        valid += len(raw) + 1
+    return records, valid
+
+
+class RunStore:
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+        self.samples_path = self.dir / SAMPLES_FILE
+        self.audio_dir = self.dir / AUDIO_DIR
+        self._lock_file = None
+        self._samples = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def open(self) -> dict[str, dict[str, Any]]:
+        """Create/lock the directory, repair a torn tail; return finished records."""
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.dir / ".lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{self.dir} is in use by another evalkit process") from None
+        records, valid = read_samples(self.samples_path)
+        if self.samples_path.exists() and self.samples_path.stat().st_size != valid:
+            with open(self.samples_path, "r+b") as f:  # drop the torn last line
+                f.truncate(valid)
+        self._samples = open(self.samples_path, "ab")
+        return records
+
+    def close(self) -> None:
+        if self._samples is not None:
+            self._samples.close()
+            self._samples = None
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- files ---------------------------------------------------------------------
+    def read_run_info(self) -> dict[str, Any] | None:
+        path = self.dir / RUN_FILE
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        write_json(self.dir / RUN_FILE, info)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json(self.dir / METRICS_FILE, metrics)
+
+    def put_audio(self, sha256: str, flac: bytes) -> str:
+        """Store FLAC bytes by content; returns the path relative to the run dir."""
+        rel = f"{AUDIO_DIR}/{sha256}.flac"
+        target = self.dir / rel
+        if not target.exists():
+            atomic_write_bytes(target, flac)
+        return rel
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one finished item; durable when this returns."""
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+        self._samples.write(line.encode())
+        self._samples.flush()
+        os.fsync(self._samples.fileno())
+
+    def rewrite_samples(self, records: list[dict[str, Any]]) -> None:
+        """Replace samples.jsonl atomically (used to drop failed items before a retry)."""
+        self._samples.close()
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        atomic_write_bytes(self.samples_path, data.encode())
+        self._samples = open(self.samples_path, "ab")
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """(run.json, samples in file order, metrics.json or None) of a finished or partial run."""
+    run_dir = Path(run_dir)
+    info_path = run_dir / RUN_FILE
+    if not info_path.exists():
+        raise StoreError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    info = json.loads(info_path.read_text())
+    records, _ = read_samples(run_dir / SAMPLES_FILE)
+    metrics_path = run_dir / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+    return info, list(records.values()), metrics
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    """Every run directory under `root` (those holding a run.json)."""
+    for path in sorted(root.rglob(RUN_FILE)):
+        yield path.parent

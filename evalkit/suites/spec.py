@@ -1,0 +1,168 @@
+"""Suite specs: a declarative YAML file (name, version, main metric, item source).
+
+A suite is found by name among the built-in YAML files in the repo's `suites/`
+folder (and `EVALKIT_SUITES`, a colon-separated list of extra folders), or given as a
+path to a YAML spec or a bare JSONL items file. Items come from a manifest (inline or
+JSONL) or from a named loader (e.g. LibriSpeech-PC, Seed-TTS meta.lst).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from evalkit.provenance import REPO_ROOT
+from evalkit.types import EvalkitError
+
+BUILTIN_DIR = REPO_ROOT / "suites"
+DEFAULT_METRICS = ("wer", "sim", "rtf", "duration")
+
+# Loaders for items that come from somewhere other than a manifest; each is a
+# "module:function" taking the SuiteSpec and returning list[RawItem].
+LOADERS = {
+    "manifest": "evalkit.suites.manifest:load_manifest_items",
+    "librispeech-pc": "evalkit.suites.librispeech:load_items",
+    "seedtts": "evalkit.suites.seedtts:load_items",
+}
+# Data builders for `evalkit suites build NAME`: "module:function(spec, root, quiet)".
+BUILDERS = {
+    "librispeech-pc": "evalkit.suites.librispeech:build",
+}
+
+
+class SuiteError(EvalkitError):
+    """A suite that cannot be loaded at all (syntax error, duplicate id, escaping path)."""
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    version: str
+    description: str
+    path: Path  # the YAML (or JSONL) file this spec came from
+    root: Path  # folder that relative item paths are resolved against
+    main_metric: str = "wer"
+    default_system: str = "tortoise"
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    loader: str = "manifest"
+    options: Mapping[str, Any] = field(default_factory=dict)  # loader options / inline items
+    prompt_audio: str | None = None  # suite-level default speaker prompt (relative to root)
+    prompt_text: str | None = None
+
+
+def suite_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("EVALKIT_SUITES", "").split(":") if p]
+    return [*extra, BUILTIN_DIR]
+
+
+def builtin_suites() -> dict[str, Path]:
+    """Suite name -> YAML path, for every suite found in suite_dirs()."""
+    found: dict[str, Path] = {}
+    for folder in reversed(suite_dirs()):  # earlier folders override later ones
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                found[path.stem] = path
+    return found
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse YAML safely; a syntax error names the file, line and column."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(f"{path}: YAML syntax error at {where}{problem}") from None
+
+
+_SPEC_KEYS = {
+    "name", "version", "description", "main_metric", "default_system", "metrics",
+    "loader", "options", "items", "prompt_audio", "prompt_text", "root",
+}
+
+
+def spec_from_yaml(path: Path) -> SuiteSpec:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: a suite spec must be a YAML mapping")
+    unknown = set(data) - _SPEC_KEYS
+    if unknown:
+        raise SuiteError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_SPEC_KEYS)}")
+    for key in ("name", "version"):
+        if not data.get(key):
+            raise SuiteError(f"{path}: missing required key {key!r}")
+    options = dict(data.get("options") or {})
+    if "items" in data:  # inline items or a JSONL file of them
+        options["items"] = data["items"]
+    loader = data.get("loader", "manifest")
+    if loader not in LOADERS:
+        raise SuiteError(f"{path}: unknown loader {loader!r} (known: {', '.join(LOADERS)})")
+    metrics = data.get("metrics", DEFAULT_METRICS)
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    return SuiteSpec(
+        name=str(data["name"]),
+        version=str(data["version"]),
+        description=str(data.get("description", "")).strip(),
+        path=path,
+        root=_root_for(path, data.get("root")),
+        main_metric=str(data.get("main_metric", "wer")),
+        default_system=str(data.get("default_system", "tortoise")),
+        metrics=tuple(metrics),
+        loader=loader,
+        options=options,
+        prompt_audio=data.get("prompt_audio"),
+        prompt_text=data.get("prompt_text"),
+    )
+
+
+def _root_for(path: Path, root: str | None) -> Path:
+    """Relative item paths resolve against the spec's folder, or `root:` if given
+    (itself relative to the spec's folder; `$EVALKIT_DATA` is expanded)."""
+    if not root:
+        return path.parent
+    expanded = root.replace("$EVALKIT_DATA", str(data_root()))
+    return (path.parent / expanded).resolve()
+
+
+def spec_for_jsonl(path: Path) -> SuiteSpec:
+    """A bare JSONL items file used as a suite: named after the file."""
+    return SuiteSpec(
+        name=path.stem, version="file", description=f"items from {path}", path=path,
+        root=path.parent, options={"items": path.name},
+    )
+
+
+def find_spec(name_or_path: str) -> SuiteSpec:
+    """Resolve a suite name or a YAML/JSONL path to its spec."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in {".yaml", ".yml", ".jsonl"} or os.sep in name_or_path:
+        if not path.is_file():
+            raise SuiteError(f"suite file {path} does not exist")
+        return spec_for_jsonl(path) if path.suffix == ".jsonl" else spec_from_yaml(path)
+    suites = builtin_suites()
+    if name_or_path not in suites:
+        raise SuiteError(
+            f"unknown suite {name_or_path!r} (known: {', '.join(suites) or 'none'}; "
+            "or give a path to a .yaml spec or .jsonl items file)"
+        )
+    return spec_from_yaml(suites[name_or_path])
+
+
+def data_root() -> Path:
+    """Where downloaded datasets live: `EVALKIT_DATA`, else <user data dir>/evalkit."""
+    env = os.environ.get("EVALKIT_DATA")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "evalkit"

@@ -1,0 +1,83 @@
+"""The system interface: anything that turns items into audio.
+
+A system is configured by keyword options (all JSON-serialisable; they form its
+config, recorded in run.json and part of the generation cache key), loads its models
+in `setup(device)`, and synthesizes batches of items. Per-item seeds are computed by
+the runner from (run seed, item id) -- never from batch position -- so output does not
+depend on batch size, sharding or executor.
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Mapping, Sequence
+
+from evalkit.types import Item, ItemError, Synthesis
+
+
+def item_seed(run_seed: int, item_id: str) -> int:
+    """A 63-bit seed that depends only on the run seed and the item id."""
+    digest = hashlib.sha256(f"{run_seed}\x00{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class System(ABC):
+    """Base class for TTS systems.
+
+    Subclasses set `name`, document their options, and implement `synthesize`.
+    `synthesize` returns one entry per item, in order: a Synthesis, or an ItemError
+    for an item that failed (a raised exception fails the whole batch; the runner then
+    retries the items one at a time so that one bad item cannot sink the others).
+    """
+
+    name: ClassVar[str] = "system"
+    description: ClassVar[str] = ""
+    # Items per synthesize() call the runner aims for.
+    batch_size: ClassVar[int] = 1
+    # False when output cannot be reproduced from the seed (never served from cache).
+    deterministic: ClassVar[bool] = True
+    # False for systems that read audio made elsewhere (ground truth, audio-dir):
+    # nothing is generated, so nothing is cached or timed (RTF is not applicable).
+    generates: ClassVar[bool] = True
+    # Whether the system needs items to carry a speaker prompt.
+    needs_prompt: ClassVar[bool] = False
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(
+                f"system {self.name!r} has no option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_options())}"
+            )
+        self.options: dict[str, Any] = {**self.default_options(), **options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Every option the system accepts, with its default."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """The full configuration, as recorded in run.json and hashed for caching."""
+        return {"name": self.name, "options": dict(self.options)}
+
+    def checkpoints(self) -> Mapping[str, Mapping[str, Any]]:
+        """Model components -> {"path": ..., "sha256": ...}; empty when there are none.
+
+        May be called before setup(); resolving weights here is expected.
+        """
+        return {}
+
+    def setup(self, device: str) -> None:  # noqa: B027 - optional hook
+        """Load models onto `device` ("cpu", "cuda", "cuda:1"...)."""
+
+    def warmup(self) -> None:  # noqa: B027 - optional hook
+        """Run once after setup, untimed (CUDA graph capture, kernel autotuning)."""
+
+    @abstractmethod
+    def synthesize(
+        self, items: Sequence[Item], seeds: Sequence[int | None]
+    ) -> list[Synthesis | ItemError]:
+        """Synthesize `items`; `seeds[i]` seeds item i (None: unseeded)."""
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Release models and devices."""
