@@ -131,6 +131,19 @@ class Metric(ABC):
         per-item values of scored items and the items that failed (generation or this
         metric). Items that were not applicable are in neither."""
 
+    def paired_terms(
+        self, values: Mapping[str, Mapping[str, Any]], failed: Mapping[str, Item]
+    ) -> dict[str, dict[str, tuple[float, float]]]:
+        """Per summary name: item id -> (numerator, denominator), such that the summary's
+        value is sum(numerators) / sum(denominators) over items.
+
+        This is what paired comparisons (gates, A/B reports) resample: for shared item
+        ids, candidate minus baseline of that ratio. `values` are the per-item values of
+        scored items and `failed` the items that failed, both keyed by item id. Summaries
+        that are not a ratio of per-item sums are left out (and cannot be gated).
+        """
+        return {}
+
     def cache_key(self, inp: ScoreInput) -> str:
         """Content key for this metric's value on this input: audio content, the item
         fields the metric reads, and the metric's provenance (version, options,

@@ -82,6 +82,13 @@ class RealTimeFactor(Metric):
         )
         return {"rtf": rtf, "throughput": throughput, "latency": latency_summary}
 
+    def paired_terms(self, values, failed):
+        return {
+            "rtf": {k: (v["synth_seconds"], v["audio_seconds"]) for k, v in values.items()},
+            "throughput": {k: (v["audio_seconds"], v["synth_seconds"]) for k, v in values.items()},
+            "latency": {k: (v["latency_seconds"], 1.0) for k, v in values.items()},
+        }
+
 
 def expected_seconds(item: Item, reference_seconds: float | None) -> tuple[float, str]:
     """The duration the utterance should have, and where that figure came from."""
@@ -155,4 +162,17 @@ class DurationSanity(Metric):
             "run_on_rate": mean_summary("run_on", False),
             "silence_ratio": mean_summary("silence_ratio", False),
             "clipping_rate": mean_summary("clipping", False),
+        }
+
+    def paired_terms(self, values, failed):
+        def mean_terms(key):
+            return {k: (float(v[key]), 1.0) for k, v in values.items()}
+
+        return {
+            "duration_ratio": mean_terms("ratio"),
+            "duration_log_error": {k: (abs(math.log(v["ratio"])), 1.0) for k, v in values.items() if v["ratio"] > 0},
+            "truncation_rate": mean_terms("truncated"),
+            "run_on_rate": mean_terms("run_on"),
+            "silence_ratio": mean_terms("silence_ratio"),
+            "clipping_rate": mean_terms("clipping"),
         }

@@ -1,0 +1,55 @@
+"""The command line: a thin layer over evalkit.api.
+
+Each command lives in evalkit/commands/<name>.py and exposes `register(subparsers)`;
+those modules import only argparse-level things at the top, so `evalkit --help`
+never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evalkit import __version__
+from evalkit.types import EvalkitError
+
+COMMANDS = ("run", "suites", "systems", "metrics", "weights", "report", "compare", "gate", "baseline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evalkit",
+        description="Evaluate text-to-speech systems: generate over a prompt suite, score "
+        "(WER/CER, speaker similarity, CLVP, RTF), report and gate.",
+    )
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"evalkit.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"evalkit.commands.{name}":
+                raise
+            continue  # a command whose module is not part of this build
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EvalkitError as exc:
+        print(f"evalkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evalkit: interrupted; finished items are saved, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""`evalkit suites list|show NAME|build NAME`."""
+from __future__ import annotations
+
+from evalkit.commands import output_flags, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("suites", help="list, inspect and build prompt suites")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[output_flags()], help="list the built-in suites")
+    listing.set_defaults(func=list_suites)
+    show = actions.add_parser("show", parents=[output_flags()], help="describe a suite: spec, hash, items")
+    show.add_argument("name", help="suite name or path")
+    show.add_argument("--items", type=int, default=5, help="how many items to print (default 5)")
+    show.set_defaults(func=show_suite)
+    build = actions.add_parser("build", parents=[output_flags()], help="download/prepare a suite's data")
+    build.add_argument("name", help="suite name or path")
+    build.add_argument("--root", help="use an existing dataset root instead of downloading")
+    build.set_defaults(func=build_suite)
+
+
+def list_suites(args) -> int:
+    from evalkit.suites import builtin_suites, find_spec
+
+    rows = []
+    for name, path in builtin_suites().items():
+        spec = find_spec(str(path))
+        rows.append({"name": name, "version": spec.version, "loader": spec.loader,
+                     "main_metric": spec.main_metric, "description": spec.description, "path": str(path)})
+    if args.json:
+        print_json(rows)
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        first_sentence = r["description"].split(". ")[0].rstrip(".")
+        print(f"{r['name'].ljust(width)}  v{r['version']:<4} {first_sentence}")
+    return 0
+
+
+def show_suite(args) -> int:
+    from evalkit.suites import load_suite
+
+    suite = load_suite(args.name)
+    spec = suite.spec
+    info = {
+        **suite.describe(),
+        "description": spec.description,
+        "loader": spec.loader,
+        "default_system": spec.default_system,
+        "metrics": list(spec.metrics),
+        "tags": sorted({t for item in suite.items for t in item.tags}),
+        "n_with_prompt": sum(i.prompt_audio is not None for i in suite.items),
+        "n_with_ground_truth": sum(i.reference_audio is not None for i in suite.items),
+        "problems": suite.problems,
+        "items": [i.to_json() for i in suite.items[: args.items]],
+    }
+    if args.json:
+        print_json(info)
+        return 0
+    for key in ("name", "version", "content_hash", "n_items", "main_metric", "default_system", "loader",
+                "n_with_prompt", "n_with_ground_truth"):
+        print(f"{key:20} {info[key]}")
+    print(f"{'metrics':20} {', '.join(info['metrics'])}")
+    if info["tags"]:
+        print(f"{'tags':20} {', '.join(info['tags'])}")
+    print(f"{'spec':20} {info['spec']}")
+    print(f"\n{spec.description}\n")
+    for item in suite.items[: args.items]:
+        print(f"  {item.id}: {item.text}")
+    if len(suite.items) > args.items:
+        print(f"  ... {len(suite.items) - args.items} more")
+    for item_id, problem in suite.problems.items():
+        print(f"PROBLEM {problem}")
+    return 0
+
+
+def build_suite(args) -> int:
+    from pathlib import Path
+
+    from evalkit.registry import import_target
+    from evalkit.suites import find_spec
+    from evalkit.suites.spec import BUILDERS
+
+    spec = find_spec(args.name)
+    if spec.loader not in BUILDERS:
+        print(f"suite {spec.name!r} needs no build step: its items ship with {spec.path}")
+        return 0
+    builder = import_target(BUILDERS[spec.loader])
+    result = builder(spec, Path(args.root).expanduser() if args.root else None, quiet=args.quiet or args.json)
+    if args.json:
+        print_json({"suite": spec.name, "result": result})
+    else:
+        print(f"suite {spec.name!r} is ready: {result}")
+    return 0
