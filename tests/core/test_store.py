@@ -1,0 +1,72 @@
+"""The run store: append-only samples, torn-tail repair, locking, content-addressed audio."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalkit.store import RunStore, StoreError, read_samples
+
+
+def _records(n):
+    return [{"item_id": f"i{k}", "value": k} for k in range(n)]
+
+
+def test_append_and_reopen(tmp_path):
+    with RunStore(tmp_path) as store:
+        assert store.open() == {}
+        for r in _records(3):
+            store.append(r)
+    with RunStore(tmp_path) as store:
+        assert list(store.open()) == ["i0", "i1", "i2"]
+
+
+@pytest.mark.parametrize("tail", [b'{"item_id": "i3", "val', b'{"item_id": "i3"}', b"\xff\xfe"])
+def test_torn_last_line_is_dropped_and_cut(tmp_path, tail):
+    with RunStore(tmp_path) as store:
+        store.open()
+        for r in _records(3):
+            store.append(r)
+    path = tmp_path / "samples.jsonl"
+    good = path.read_bytes()
+    path.write_bytes(good + tail)  # a write interrupted before its newline
+    with RunStore(tmp_path) as store:
+        records = store.open()
+        assert list(records) == ["i0", "i1", "i2"]
+        store.append({"item_id": "i3", "value": 3})
+    lines = path.read_bytes().splitlines()
+    assert [json.loads(x)["item_id"] for x in lines] == ["i0", "i1", "i2", "i3"]
+
+
+def test_damaged_middle_line_is_an_error(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"item_id": "a"}\nnot json\n{"item_id": "b"}\n')
+    with pytest.raises(StoreError, match="line 2 is damaged"):
+        read_samples(path)
+
+
+def test_second_writer_is_refused(tmp_path):
+    with RunStore(tmp_path) as first:
+        first.open()
+        with pytest.raises(StoreError, match="in use by another evalkit process"):
+            RunStore(tmp_path).open()
+
+
+def test_audio_is_content_addressed(tmp_path):
+    with RunStore(tmp_path) as store:
+        store.open()
+        rel = store.put_audio("ab" * 32, b"fLaC...")
+        assert rel == f"audio/{'ab' * 32}.flac"
+        assert (tmp_path / rel).read_bytes() == b"fLaC..."
+        assert not list((tmp_path / "audio").glob(".*tmp"))
+
+
+def test_rewrite_drops_records_atomically(tmp_path):
+    with RunStore(tmp_path) as store:
+        store.open()
+        for r in _records(4):
+            store.append(r)
+        store.rewrite_samples(_records(2))
+        store.append({"item_id": "new"})
+    records, _ = read_samples(tmp_path / "samples.jsonl")
+    assert list(records) == ["i0", "i1", "new"]
