@@ -1,0 +1,205 @@
+"""Intelligibility: word and character error rates of Whisper transcripts.
+
+Per item, the metric stores the raw transcript, the normalized reference and
+hypothesis, and the word and character edit operations of their jiwer alignment
+(substitutions, deletions, insertions, hits, reference length). Every summary is
+computed from those counts, so shards merge exactly and intervals can be recomputed
+from samples.jsonl alone:
+
+- ``wer``: corpus (micro) WER = sum of word edits / sum of reference words;
+- ``wer_macro``: mean of per-utterance WERs (Seed-TTS-eval's and F5-TTS's figure);
+- ``cer``: corpus character error rate (characters of the normalized text, spaces included);
+- ``wer_sub`` / ``wer_del`` / ``wer_ins``: corpus rate of each edit operation;
+- ``wer_with_failures``: corpus WER counting every failed item as all of its reference
+  words deleted (``wer`` itself is over successfully scored items only);
+- ``wer[<tag>]``: corpus WER of the items carrying that tag.
+
+Each carries n, n_failed and a 95% item-bootstrap interval (ratios resampled as a
+ratio of sums; see evalkit.metrics.stats).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from evalkit.metrics import stats
+from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.metrics.normalizers import Normalizer, get_normalizer
+from evalkit.types import Item, ItemError
+
+EDIT_FIELDS = ("sub", "del", "ins", "hit", "ref")
+MAIN_FIGURES = ("corpus", "macro")
+
+
+def edit_counts(reference: str, hypothesis: str, unit: str = "word") -> dict[str, int]:
+    """Edit operations aligning normalized `hypothesis` to normalized `reference` (jiwer)."""
+    import jiwer
+
+    if unit == "word":
+        out = jiwer.process_words(reference, hypothesis)
+    else:
+        out = jiwer.process_characters(reference, hypothesis)
+    return {
+        "sub": out.substitutions,
+        "del": out.deletions,
+        "ins": out.insertions,
+        "hit": out.hits,
+        "ref": out.substitutions + out.deletions + out.hits,
+    }
+
+
+def errors(counts: Mapping[str, int]) -> int:
+    return counts["sub"] + counts["del"] + counts["ins"]
+
+
+def rate(counts: Mapping[str, int]) -> float | None:
+    return errors(counts) / counts["ref"] if counts["ref"] else None
+
+
+def score_text(reference: str, transcript: str, normalizer: Normalizer) -> dict[str, Any]:
+    """The per-item record of one transcript against its reference."""
+    ref, hyp = normalizer(reference), normalizer(transcript)
+    words, chars = edit_counts(ref, hyp, "word"), edit_counts(ref, hyp, "char")
+    return {
+        "transcript": transcript,
+        "reference": reference,
+        "ref_norm": ref,
+        "hyp_norm": hyp,
+        "words": words,
+        "chars": chars,
+        "wer": rate(words),
+        "cer": rate(chars),
+    }
+
+
+def reference_text(item: Item) -> str:
+    return item.reference_text or item.text
+
+
+def _ratio_summary(num: Sequence[float], den: Sequence[float], n_failed: int, **extra: Any) -> Summary:
+    return Summary(
+        value=stats.ratio(num, den),
+        n=len(num),
+        n_failed=n_failed,
+        higher_is_better=False,
+        ci95=stats.ratio_ci(num, den) if len(num) else None,
+        extra=extra,
+    )
+
+
+def wer_summaries(
+    values: Sequence[Mapping[str, Any]],
+    failed_ref_words: Sequence[int],
+    failed_tags: Sequence[Sequence[str]] = (),
+    main: str = "corpus",
+    protocol: str = "evalkit",
+) -> dict[str, Summary]:
+    """All WER/CER summaries from per-item records and the failed items' reference lengths."""
+    n_failed = len(failed_ref_words)
+    words = [v["words"] for v in values]
+    edits = [errors(w) for w in words]
+    refs = [w["ref"] for w in words]
+    label = {"protocol": protocol}
+    out = {
+        "wer": _ratio_summary(edits, refs, n_failed, **label, errors=sum(edits), ref_words=sum(refs)),
+        "cer": _ratio_summary(
+            [errors(v["chars"]) for v in values], [v["chars"]["ref"] for v in values], n_failed, **label
+        ),
+    }
+    per_utt = [v["wer"] for v in values if v["wer"] is not None]
+    out["wer_macro"] = Summary(
+        value=stats.mean(per_utt), n=len(per_utt), n_failed=n_failed, higher_is_better=False,
+        ci95=stats.mean_ci(per_utt), extra=label,
+    )  # fmt: skip
+    for op in ("sub", "del", "ins"):
+        counts = [w[op] for w in words]
+        out[f"wer_{op}"] = _ratio_summary(counts, refs, n_failed, **label, count=sum(counts))
+    with_failures = _ratio_summary(edits + list(failed_ref_words), refs + list(failed_ref_words), n_failed, **label)
+    out["wer_with_failures"] = replace(with_failures, n=len(values))
+    out.update(_tag_summaries(values, failed_tags, label))
+    main_name = "wer" if main == "corpus" else "wer_macro"
+    out[main_name] = replace(out[main_name], extra={**out[main_name].extra, "main": True})
+    return out
+
+
+def _tag_summaries(values: Sequence[Mapping[str, Any]], failed_tags: Sequence[Sequence[str]], label) -> dict[str, Summary]:
+    tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts})
+    out = {}
+    for tag in tags:
+        tagged = [v["words"] for v in values if tag in v.get("tags", ())]
+        n_failed = sum(tag in ts for ts in failed_tags)
+        out[f"wer[{tag}]"] = _ratio_summary([errors(w) for w in tagged], [w["ref"] for w in tagged], n_failed, **label)
+    return out
+
+
+class WerMetric(Metric):
+    """Whisper transcript (cached per audio) -> normalized WER/CER against the item's text."""
+
+    name = "wer"
+    version = "1"
+    description = "intelligibility: Whisper ASR -> WER/CER (corpus and per-utterance)"
+    higher_is_better = False
+    requires = frozenset({"text"})
+    batch_size = 16
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        from evalkit.metrics.asr import Asr, AsrOptions
+
+        if self.options["main"] not in MAIN_FIGURES:
+            raise ValueError(f"wer option main must be one of {MAIN_FIGURES}, not {self.options['main']!r}")
+        self.normalizer = get_normalizer(self.options["normalizer"])
+        self.asr = Asr(AsrOptions.from_options(self.options))
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from evalkit.metrics.asr import AsrOptions
+
+        asr = asdict(AsrOptions())
+        asr["temperatures"] = list(asr["temperatures"])
+        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", **asr}
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "normalizer": self.normalizer.provenance(), "asr": self.asr.provenance()}
+
+    def cache_key(self, inp: ScoreInput) -> str:
+        from evalkit.cache import content_key
+
+        # Tags are stored with the value (for per-tag summaries), so they key it too.
+        return content_key(super().cache_key(inp), sorted(inp.item.tags))
+
+    def not_applicable(self, inp: ScoreInput) -> str | None:
+        reason = super().not_applicable(inp)
+        if reason is None and not self.normalizer(reference_text(inp.item)):
+            reason = f"reference text is empty after the {self.normalizer.name} normalizer"
+        return reason
+
+    def setup(self, device: str) -> None:
+        self.asr.setup(device)
+
+    def teardown(self) -> None:
+        self.asr.teardown()
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
+        transcripts = self.asr.transcribe(
+            [inp.audio_sha256 for inp in batch], [inp.audio for inp in batch], [inp.sample_rate for inp in batch]
+        )
+        out: list[dict[str, Any] | ItemError] = []
+        for inp, t in zip(batch, transcripts):
+            record = score_text(reference_text(inp.item), t.text, self.normalizer)
+            record.update(tags=list(inp.item.tags), asr=t.to_json())
+            del record["asr"]["text"]  # already stored as "transcript"
+            out.append(record)
+        return out
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        failed_words = [len(self.normalizer(reference_text(item)).split()) for item in failed]
+        return wer_summaries(
+            values,
+            failed_words,
+            [item.tags for item in failed],
+            main=self.options["main"],
+            protocol=self.options["protocol"],
+        )
