@@ -1,0 +1,170 @@
+"""Sampling TorToiSe's diffusion decoder: AR latents -> 24 kHz UnivNet log mel (tortoise `do_spectrogram_diffusion`).
+
+The process is tortoise-tts 3.0.0's `load_discrete_vocoder_diffuser` + `SpacedDiffusion.p_sample_loop`
+(improved-diffusion's ancestral "p-sampling"; `tts()` never uses DDIM):
+
+* linear betas from 1e-4 to 0.02, stretched to 4000 trained steps (scale 1000 / 4000), respaced to `steps`
+  evenly spaced trained timesteps (`space_timesteps(4000, [steps])`, Python's round-half-even included);
+* the model predicts epsilon and a learned-range variance (interpolating, in log space, between the
+  posterior variance and beta); predicted x0 is clipped to [-1, 1];
+* conditioning-free guidance: eps = (1 + k_t) eps_cond - k_t eps_uncond with k_t = cond_free_k * (1 - i / steps)
+  at respaced step i = steps - 1 ... 0 (the reference's "ramp"), variance from the conditional pass.
+
+Unlike the reference, the conditional and unconditional passes run as one batch, several items (with their
+own lengths) can be decoded together, and every random draw comes from the caller's `torch.Generator`
+(one per item): initial noise (times `temperature`), then one draw per step except the last - the same
+order and shapes as the reference, so a generator seeded like the reference's global RNG reproduces it.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames
+from evalkit.tortoise.diffusion import DiffusionTts
+
+TRAINED_STEPS = 4000
+# Ho et al.'s linear schedule is defined for 1000 steps; tortoise stretches it to its step count.
+_BETA_START, _BETA_END = 1e-4, 0.02
+# AR code of silence; a run of more than 8 ends the speech the diffusion decoder should render.
+CALM_TOKEN = 83
+_MAX_CALM_RUN = 8
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Diffusion settings of a tortoise preset: ultra_fast 30 steps without guidance, fast 80, standard 200,
+    high_quality 400 (with cond_free_k 2 and temperature 1 throughout).
+
+    dtype float32 reproduces the reference; bfloat16/float16 run the model under autocast (norms, timestep
+    embedding, first layer and output head stay float32); the sampling arithmetic is float32 always.
+    """
+
+    steps: int = 80
+    cond_free: bool = True
+    cond_free_k: float = 2.0
+    temperature: float = 1.0
+    dtype: torch.dtype = torch.float32
+
+
+def space_timesteps(trained_steps: int, steps: int) -> list[int]:
+    """The `steps` trained timesteps to keep, ascending (tortoise `space_timesteps(n, [steps])`)."""
+    if not 1 <= steps <= trained_steps:
+        raise ValueError(f"diffusion steps must be in [1, {trained_steps}], got {steps}")
+    stride = 1.0 if steps == 1 else (trained_steps - 1) / (steps - 1)
+    position, kept = 0.0, set()
+    for _ in range(steps):  # accumulate like the reference so .5 cases round identically
+        kept.add(round(position))
+        position += stride
+    return sorted(kept)
+
+
+class SpacedSchedule:
+    """Per-step float32 coefficients of the respaced process, computed in float64 as the reference does."""
+
+    def __init__(self, steps: int, trained_steps: int = TRAINED_STEPS):
+        scale = 1000 / trained_steps
+        base_betas = np.linspace(scale * _BETA_START, scale * _BETA_END, trained_steps, dtype=np.float64)
+        base_alphas_cumprod = np.cumprod(1.0 - base_betas)
+        self.timesteps = space_timesteps(trained_steps, steps)
+        kept_cumprod = base_alphas_cumprod[self.timesteps]
+        betas = 1.0 - kept_cumprod / np.append(1.0, kept_cumprod[:-1])
+        alphas_cumprod = np.cumprod(1.0 - betas)
+        alphas_cumprod_prev = np.append(1.0, alphas_cumprod[:-1])
+        posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
+        coefficients = {
+            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod),
+            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / alphas_cumprod - 1),
+            # log variance bounds of the learned range; the first posterior variance (0) is replaced by the second
+            "min_log_variance": np.log(np.append(posterior_variance[1], posterior_variance[1:])),
+            "max_log_variance": np.log(betas),
+            "posterior_mean_coef1": betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod),
+            "posterior_mean_coef2": (1.0 - alphas_cumprod_prev) * np.sqrt(1.0 - betas) / (1.0 - alphas_cumprod),
+        }
+        # The reference applies these as float32 tensors; Python floats of float32 values multiply identically.
+        self.coefficients = {name: [float(v) for v in values.astype(np.float32)] for name, values in coefficients.items()}
+
+    def __len__(self) -> int:
+        return len(self.timesteps)
+
+    def step(self, i: int, x: torch.Tensor, eps: torch.Tensor, variance_values: torch.Tensor,
+             noise: torch.Tensor | None) -> torch.Tensor:
+        """x_t -> x_{t-1} at respaced step i, from epsilon and the [-1, 1] variance interpolation values."""
+        c = {name: values[i] for name, values in self.coefficients.items()}
+        frac = (variance_values + 1) / 2
+        log_variance = frac * c["max_log_variance"] + (1 - frac) * c["min_log_variance"]
+        pred_x0 = (c["sqrt_recip_alphas_cumprod"] * x - c["sqrt_recipm1_alphas_cumprod"] * eps).clamp(-1, 1)
+        mean = c["posterior_mean_coef1"] * pred_x0 + c["posterior_mean_coef2"] * x
+        return mean if noise is None else mean + torch.exp(0.5 * log_variance) * noise
+
+
+def speech_latent_frames(codes: torch.Tensor) -> int:
+    """Latent frames to decode for one AR output: up to the 9th consecutive calm (silence) code, else all.
+
+    tortoise `tts()` cuts the latents there to leave the decoder "breathing room" to end the speech.
+    `codes` is the (frames,) code sequence after `fix_autoregressive_output`.
+    """
+    run = 0
+    for k, code in enumerate(codes.tolist()):
+        run = run + 1 if code == CALM_TOKEN else 0
+        if run > _MAX_CALM_RUN:
+            return k
+    return codes.shape[-1]
+
+
+def _draw(generator: torch.Generator, frames: int, channels: int, device: torch.device) -> torch.Tensor:
+    return torch.randn(1, channels, frames, generator=generator, device=generator.device).to(device)
+
+
+def _pad_stack(tensors: Sequence[torch.Tensor], frames: int) -> torch.Tensor:
+    return torch.cat([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
+
+
+@torch.inference_mode()
+def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioning_latent: torch.Tensor,
+                generators: Sequence[torch.Generator], options: SamplerOptions = SamplerOptions()) -> list[torch.Tensor]:
+    """Decode AR latents into UnivNet log mels, one item per latent sequence.
+
+    latents: per item (frames, in_latent_channels) (or (1, frames, ...)) - already cut with `speech_latent_frames`.
+    conditioning_latent: (1 or items, 2 * model_channels) voice latents from `DiffusionTts.conditioning_latent`.
+    generators: one per item; results for an item depend only on its inputs and its generator, not on the batch.
+    Returns per item a (100, diffusion_output_frames(frames)) log mel for `UnivNetGenerator.inference`.
+    """
+    if len(generators) != len(latents):
+        raise ValueError(f"need one generator per item: {len(latents)} items, {len(generators)} generators")
+    device = next(model.parameters()).device
+    schedule = SpacedSchedule(options.steps)
+    voices = conditioning_latent.to(device).expand(len(latents), -1)
+    lengths = [diffusion_output_frames(lat.reshape(-1, lat.shape[-1]).shape[0]) for lat in latents]
+    frames = max(lengths)
+    code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(device), voices[i:i + 1], n)
+                           for i, (lat, n) in enumerate(zip(latents, lengths))], frames)
+    mask = None
+    if min(lengths) < frames:
+        mask = (torch.arange(frames, device=device)[None] < torch.tensor(lengths, device=device)[:, None])[:, None]
+    if options.cond_free:  # conditional and unconditional passes as one batch
+        code_emb = torch.cat([code_emb, model.unconditioned_embeddings(len(latents), frames)])
+        model_mask = None if mask is None else torch.cat([mask, mask])
+    else:
+        model_mask = mask
+    channels = model.config.in_channels
+    x = _pad_stack([_draw(g, n, channels, device) * options.temperature for g, n in zip(generators, lengths)], frames)
+    autocast = (torch.autocast(device.type, dtype=options.dtype) if options.dtype != torch.float32 else nullcontext())
+    for i in reversed(range(len(schedule))):
+        timestep = torch.full((1,), schedule.timesteps[i], device=device)
+        with autocast:
+            out = model(torch.cat([x, x]) if options.cond_free else x, timestep, code_emb, model_mask).float()
+        eps, variance_values = out[:len(latents), :channels], out[:len(latents), channels:]
+        if options.cond_free:
+            k = options.cond_free_k * (1 - i / len(schedule))
+            eps = (1 + k) * eps - k * out[len(latents):, :channels]
+        noise = None if i == 0 else _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)], frames)
+        x = schedule.step(i, x, eps, variance_values, noise)
+        if mask is not None:
+            x = x * mask
+    mels = denormalize_tacotron_mel(x)
+    return [mel[:, :n] for mel, n in zip(mels, lengths)]
