@@ -1,0 +1,107 @@
+"""Blessed baselines: saved run snapshots that gates compare candidates against.
+
+    baselines/<suite>/<name>.json   what a gate needs of a run (evalkit.gating.snapshot)
+    baselines/<suite>/policy.yaml   the suite's gate policy (optional)
+
+A baseline keeps summaries, per-item paired terms and the provenance that decides
+comparability, not audio: a few hundred kB for 1,127 items, small enough to commit.
+The folder is the repository's baselines/ (or $EVALKIT_BASELINES).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from evalkit.gating.snapshot import Snapshot, snapshot_run
+from evalkit.provenance import REPO_ROOT
+from evalkit.types import EvalkitError
+
+POLICY_FILE = "policy.yaml"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def baselines_root() -> Path:
+    env = os.environ.get("EVALKIT_BASELINES")
+    return Path(env).expanduser() if env else REPO_ROOT / "baselines"
+
+
+def baseline_path(suite: str, name: str, root: Path | None = None) -> Path:
+    if not NAME_PATTERN.match(name):
+        raise EvalkitError(f"baseline name {name!r}: use letters, digits, '.', '_' and '-' only")
+    return (root or baselines_root()) / suite / f"{name}.json"
+
+
+def policy_path(suite: str, root: Path | None = None) -> Path | None:
+    """The suite's policy file, if there is one."""
+    path = (root or baselines_root()) / suite / POLICY_FILE
+    return path if path.is_file() else None
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Compact JSON with one line per top-level key, and one line per entry of the
+    mappings of records (metrics, summaries, terms), so a re-blessed baseline reads
+    as a readable diff."""
+    def compact(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value and all(isinstance(v, (dict, list)) for v in value.values()):
+            inner = ",\n".join(f"  {compact(k)}: {compact(v)}" for k, v in value.items())
+            lines.append(f" {compact(key)}: {{\n{inner}\n }}")
+        else:
+            lines.append(f" {compact(key)}: {compact(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def save_baseline(run_dir: str | Path, name: str, root: Path | None = None, force: bool = False) -> Path:
+    """Snapshot a finished run into baselines/<suite>/<name>.json."""
+    from evalkit.cache import atomic_write_bytes
+
+    snap = snapshot_run(run_dir)
+    if not snap.counts.get("complete"):
+        raise EvalkitError(f"{run_dir}: unfinished run ({snap.counts.get('n_done')} of {snap.counts.get('n_items')} "
+                           "items); finish it before blessing it as a baseline")
+    path = baseline_path(snap.suite["name"], name, root)
+    if path.exists() and not force:
+        raise EvalkitError(f"{path} exists; pass --force to replace it (the old one stays in git history)")
+    atomic_write_bytes(path, dumps(snap.to_json()).encode())
+    return path
+
+
+def load_baseline(path: str | Path) -> Snapshot:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvalkitError(f"baseline {path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise EvalkitError(f"baseline {path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    return Snapshot.from_json(data, str(path))
+
+
+def resolve(ref: str, suite: str | None, root: Path | None = None) -> Snapshot:
+    """A run directory, a baseline file, or a baseline name under baselines/<suite>/."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return snapshot_run(path)
+    if path.is_file():
+        return load_baseline(path)
+    if suite and NAME_PATTERN.match(ref):
+        named = baseline_path(suite, ref, root)
+        if named.is_file():
+            return load_baseline(named)
+    known = [n for s, n, _ in list_baselines(root) if s == suite]
+    raise EvalkitError(
+        f"baseline {ref!r}: not a run directory, a baseline file, or a saved baseline of suite {suite!r} "
+        f"(saved: {', '.join(known) or 'none'})"
+    )
+
+
+def list_baselines(root: Path | None = None) -> list[tuple[str, str, Path]]:
+    """(suite, name, path) of every saved baseline."""
+    root = root or baselines_root()
+    return [(p.parent.name, p.stem, p) for p in sorted(root.glob("*/*.json"))]

@@ -1,0 +1,195 @@
+"""The gate: is a candidate run worse than a baseline, beyond the policy's tolerance?
+
+Exit codes (a stable contract): 0 pass, 1 regression, 2 not comparable or incomplete.
+
+Run-level checks come first; any of them failing makes the verdict 2, because a
+paired comparison of different suites, protocols or metric definitions, or of a run
+that is missing items, says nothing about the checkpoint:
+  - not comparable: suite (name, version, content hash), protocol, or the provenance
+    of a required metric (version, options, model and weights hashes, normalizer)
+    differ, or a required metric is absent from the baseline;
+  - incomplete: either run is unfinished, candidate lacks baseline items, a required
+    metric is absent from the candidate, or the candidate's failure rate exceeds the
+    policy's limit.
+Then every summary both runs have is compared (paired bootstrap over shared items)
+and judged against its direction (metrics.json higher_is_better) and tolerance.
+Timing metrics are compared only between runs on the same machine model; otherwise
+that metric alone is skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from evalkit.gating.paired import PairedDelta, paired_delta
+from evalkit.gating.policy import Policy
+from evalkit.gating.snapshot import Snapshot
+
+PASS, IMPROVED, REGRESSION, NOT_COMPARABLE, SKIPPED = "pass", "improved", "regression", "not comparable", "skipped"
+INCOMPLETE = "incomplete"
+EXIT_PASS, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    summary: str
+    metric: str
+    higher_is_better: bool | None
+    paired: PairedDelta | None
+    allowed: float | None  # how far the interval may lie on the bad side
+    verdict: str
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "metric": self.metric, "higher_is_better": self.higher_is_better,
+                **(self.paired.to_json() if self.paired else {}), "tolerance": self.allowed,
+                "verdict": self.verdict, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # NOT_COMPARABLE or INCOMPLETE
+    message: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    baseline: Snapshot
+    candidate: Snapshot
+    policy: Policy
+    problems: tuple[Problem, ...]
+    results: tuple[SummaryResult, ...]
+
+    @property
+    def status(self) -> str:
+        kinds = {p.kind for p in self.problems}
+        if NOT_COMPARABLE in kinds:
+            return NOT_COMPARABLE
+        if INCOMPLETE in kinds:
+            return INCOMPLETE
+        return REGRESSION if self.regressions else PASS
+
+    @property
+    def regressions(self) -> list[SummaryResult]:
+        return [r for r in self.results if r.verdict == REGRESSION]
+
+    @property
+    def exit_code(self) -> int:
+        return {PASS: EXIT_PASS, REGRESSION: EXIT_REGRESSION}.get(self.status, EXIT_UNUSABLE)
+
+
+def judge(paired: PairedDelta, higher_is_better: bool, allowed: float) -> str:
+    """REGRESSION when the whole interval lies beyond `allowed` on the bad side,
+    IMPROVED when it does on the good side, else PASS."""
+    lo, hi = paired.ci95
+    worse_by = -hi if higher_is_better else lo  # > 0: every plausible delta is worse
+    better_by = lo if higher_is_better else -hi
+    if worse_by > allowed:
+        return REGRESSION
+    if better_by > allowed:
+        return IMPROVED
+    return PASS
+
+
+def provenance_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Human-readable differences between two provenance records (nested dicts)."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += provenance_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if a == b else [f"{path or 'value'}: {a!r} vs {b!r}"]
+
+
+def suite_identity(snap: Snapshot) -> tuple:
+    return tuple(snap.suite.get(k) for k in ("name", "version", "content_hash"))
+
+
+def describe_suite(snap: Snapshot) -> str:
+    name, version, content_hash = suite_identity(snap)
+    return f"{name} v{version} ({str(content_hash)[:12]})"
+
+
+def run_checks(base: Snapshot, cand: Snapshot, policy: Policy) -> Iterator[Problem]:
+    if suite_identity(base) != suite_identity(cand):
+        yield Problem(NOT_COMPARABLE, f"different suites: baseline {describe_suite(base)}, candidate {describe_suite(cand)}")
+    if policy.suite and policy.suite != cand.suite.get("name"):
+        yield Problem(NOT_COMPARABLE, f"policy {policy.source} is for suite {policy.suite!r}, candidate ran {cand.suite.get('name')!r}")
+    if base.protocol != cand.protocol:
+        yield Problem(NOT_COMPARABLE, f"different scoring protocols: baseline {base.protocol!r}, candidate {cand.protocol!r}")
+    for role, snap in (("baseline", base), ("candidate", cand)):
+        if not snap.counts.get("complete"):
+            yield Problem(INCOMPLETE, f"{role} run is unfinished: {snap.counts.get('n_done')} of {snap.counts.get('n_items')} items")
+    missing = [i for i in base.item_ids if i not in set(cand.item_ids)]
+    if missing:
+        yield Problem(INCOMPLETE, f"candidate lacks {len(missing)} baseline item(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    rate, where = failure_rate(cand)
+    if rate > policy.max_failure_rate:
+        yield Problem(INCOMPLETE, f"candidate failure rate {rate:.1%} ({where}) exceeds the policy's {policy.max_failure_rate:.1%}")
+    for name in required_metrics(base, policy):
+        if name not in base.metrics:
+            yield Problem(NOT_COMPARABLE, f"required metric {name!r} is not in the baseline")
+        elif name not in cand.metrics:
+            yield Problem(INCOMPLETE, f"required metric {name!r} is not in the candidate")
+        else:
+            diffs = provenance_differences(base.metrics[name], cand.metrics[name])
+            if diffs:
+                yield Problem(NOT_COMPARABLE, f"metric {name!r} is computed differently: {'; '.join(diffs)}")
+
+
+def required_metrics(base: Snapshot, policy: Policy) -> tuple[str, ...]:
+    return tuple(base.metrics) if policy.required is None else policy.required
+
+
+def failure_rate(snap: Snapshot) -> tuple[float, str]:
+    """The worst of: items whose generation failed, and each summary's failed share."""
+    n_items = snap.counts.get("n_items") or 0
+    worst = (snap.counts.get("n_failed", 0) / n_items if n_items else 0.0, "generation")
+    for name, s in snap.summaries.items():
+        scored = (s.get("n") or 0) + (s.get("n_failed") or 0)
+        if scored and s.get("n_failed", 0) / scored > worst[0]:
+            worst = (s["n_failed"] / scored, name)
+    return worst
+
+
+def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -> SummaryResult:
+    summary = base.summaries[name]
+    metric, direction = summary.get("metric", name), summary.get("higher_is_better")
+
+    def skipped(reason: str, paired: PairedDelta | None = None) -> SummaryResult:
+        return SummaryResult(name, metric, direction, paired, None, SKIPPED, reason)
+
+    if name not in cand.summaries:
+        return skipped("absent from the candidate")
+    if metric in base.metrics and metric in cand.metrics and provenance_differences(base.metrics[metric], cand.metrics[metric]):
+        return SummaryResult(name, metric, direction, None, None, NOT_COMPARABLE, "metric computed differently")
+    if name not in base.terms or name not in cand.terms:
+        return skipped("not a ratio of per-item sums: cannot be paired")
+    paired = paired_delta(base.terms[name], cand.terms[name], n_resamples=policy.resamples,
+                          seed=policy.seed, confidence=policy.confidence)
+    if metric in base.hardware_bound and base.machine != cand.machine:
+        return skipped(f"timings from different machines ({base.machine} vs {cand.machine})", paired)
+    tolerance = policy.tolerance_for(name)
+    if not tolerance.gate:
+        return skipped("policy: gate false", paired)
+    if direction is None:
+        return skipped("no better direction (higher_is_better is null)", paired)
+    if paired.ci95 is None:
+        return skipped(f"{paired.n_shared} item(s) scored in both runs: too few for an interval", paired)
+    allowed = tolerance.allowed(paired.baseline)
+    verdict = judge(paired, direction, allowed)
+    return SummaryResult(name, metric, direction, paired, allowed, verdict)
+
+
+def ordered_summaries(base: Snapshot) -> list[str]:
+    """The suite's main metric first, then in the baseline's order."""
+    from evalkit.summary import ordered_names
+
+    return ordered_names(dict(base.summaries), base.suite.get("main_metric") or "wer")
+
+
+def gate(base: Snapshot, cand: Snapshot, policy: Policy) -> GateResult:
+    problems = tuple(run_checks(base, cand, policy))
+    same_suite = suite_identity(base) == suite_identity(cand)  # else items do not pair at all
+    results = tuple(compare_summary(n, base, cand, policy) for n in ordered_summaries(base)) if same_suite else ()
+    return GateResult(base, cand, policy, problems, results)

@@ -1,0 +1,135 @@
+"""What a gate writes: a markdown table, gate.json, JUnit XML, the GitHub step summary.
+
+gate.json (schema version 1):
+    schema_version, status (pass | regression | not comparable | incomplete), exit_code,
+    created, suite {name, version, content_hash}, baseline / candidate {source, run_id,
+    system, checkpoints, git, machine}, policy {source, ...the policy as applied},
+    problems [{kind, message}], results [{summary, metric, higher_is_better, n_shared,
+    baseline, candidate, delta, ci95, tolerance, verdict, reason}]
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evalkit.gating.decision import IMPROVED, NOT_COMPARABLE, REGRESSION, SKIPPED, GateResult, SummaryResult
+from evalkit.gating.snapshot import Snapshot
+from evalkit.summary import ARROW
+
+GATE_FILE = "gate.json"
+SCHEMA_VERSION = 1
+
+
+def _num(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    text = f"{x:+.4g}" if signed else f"{x:.4g}"
+    return text
+
+
+def _ci(ci) -> str:
+    return "" if ci is None else f"[{_num(ci[0], True)}, {_num(ci[1], True)}]"
+
+
+def _side(snap: Snapshot) -> dict[str, Any]:
+    return {"source": snap.source, "run_id": snap.run_id, "system": snap.system.get("name"),
+            "checkpoints": dict(snap.system.get("checkpoints") or {}), "git": dict(snap.git), "machine": snap.machine}
+
+
+def gate_json(result: GateResult) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "suite": {k: result.candidate.suite.get(k) for k in ("name", "version", "content_hash")},
+        "baseline": _side(result.baseline),
+        "candidate": _side(result.candidate),
+        "policy": {"source": result.policy.source, **result.policy.to_json()},
+        "problems": [{"kind": p.kind, "message": p.message} for p in result.problems],
+        "results": [r.to_json() for r in result.results],
+    }
+
+
+def _verdict_cell(r: SummaryResult) -> str:
+    text = {REGRESSION: "**REGRESSION**", IMPROVED: "improved", NOT_COMPARABLE: "**not comparable**"}.get(r.verdict, r.verdict)
+    return f"{text} ({r.reason})" if r.reason else text
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def markdown(result: GateResult) -> str:
+    """The table a human reads: on stdout and in the GitHub step summary."""
+    base, cand = result.baseline, result.candidate
+    lines = [
+        f"### evalkit gate: {result.status.upper()} (exit {result.exit_code})",
+        "",
+        f"suite {_md(cand.suite.get('name'))} v{_md(cand.suite.get('version'))} · "
+        f"baseline `{_md(base.label)}` · candidate `{_md(cand.label)}` · policy {_md(result.policy.source)}",
+        "",
+    ]
+    if result.problems:
+        lines += [f"- **{p.kind}**: {_md(p.message)}" for p in result.problems] + [""]
+    if result.results:
+        lines += ["| metric | baseline | candidate | Δ | 95% CI of Δ | tolerance | verdict |",
+                  "|---|---:|---:|---:|---|---:|---|"]
+        for r in result.results:
+            p = r.paired
+            lines.append(
+                f"| {ARROW[r.higher_is_better].strip()} {_md(r.summary)} | {_num(p and p.baseline)} | {_num(p and p.candidate)} "
+                f"| {_num(p and p.delta, True)} | {_ci(p and p.ci95)} | {_num(r.allowed) if r.allowed is not None else ''} "
+                f"| {_md(_verdict_cell(r))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(result: GateResult) -> str:
+    """One testcase per summary (failure = regression, error = not comparable, skipped
+    = not gated), plus one 'run checks' testcase carrying completeness/comparability."""
+    import xml.etree.ElementTree as ET
+
+    suite_name = f"evalkit gate {result.candidate.suite.get('name')}"
+    classname = f"evalkit.gate.{result.candidate.suite.get('name')}"
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite_name)
+    checks = ET.SubElement(ts, "testcase", classname=classname, name="run checks", time="0")
+    for p in result.problems:
+        ET.SubElement(checks, "error", message=f"{p.kind}: {p.message}", type=p.kind.replace(" ", "_"))
+    for r in result.results:
+        case = ET.SubElement(ts, "testcase", classname=classname, name=r.summary, time="0")
+        p = r.paired
+        detail = (f"baseline {_num(p and p.baseline)} candidate {_num(p and p.candidate)} "
+                  f"delta {_num(p and p.delta, True)} ci95 {_ci(p and p.ci95)} tolerance {_num(r.allowed)}")
+        if r.verdict == REGRESSION:
+            ET.SubElement(case, "failure", message=f"{r.summary} regressed: {detail}", type="regression").text = detail
+        elif r.verdict == NOT_COMPARABLE:
+            ET.SubElement(case, "error", message=f"{r.summary}: {r.reason}", type="not_comparable")
+        elif r.verdict == SKIPPED:
+            ET.SubElement(case, "skipped", message=r.reason)
+        else:
+            ET.SubElement(case, "system-out").text = f"{r.verdict}: {detail}"
+    cases = ts.findall("testcase")
+    ts.set("tests", str(len(cases)))
+    ts.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+    ts.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+    ts.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_outputs(result: GateResult, json_path: Path, junit_path: Path | None) -> None:
+    """gate.json, optional JUnit XML, and the GitHub step summary when running in Actions."""
+    from evalkit.store import write_json
+
+    write_json(json_path, gate_json(result))
+    if junit_path is not None:
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        junit_path.write_text(junit_xml(result), encoding="utf-8")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(markdown(result) + "\n")

@@ -1,0 +1,175 @@
+"""Gate policies: how much worse a candidate may be, per summary, before a gate fails.
+
+A policy is a small YAML file (format in docs/reports.md), usually one per suite at
+baselines/<suite>/policy.yaml, often written by `evalkit gate calibrate`:
+
+    suite: smoke
+    max_failure_rate: 0.02        # candidate items failing above this rate: exit 2
+    required: [wer, sim]          # metrics that must be present and comparable (default: all the baseline has)
+    default: {abs: 0.005, rel: 0.05}
+    summaries:
+      wer: {abs: 0.01}
+      "wer[*]": {abs: 0.03}       # '*' matches any text; the longest matching pattern wins
+      rtf: {rel: 0.25}
+      duration_ratio: {gate: false}
+
+A summary's tolerance is max(abs, rel * |baseline value|); an entry replaces the
+default entirely (fields it omits are zero). Entries are added to the built-in ones
+for rtf/throughput/latency (override them by name, or switch with {gate: false}).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from evalkit.gating.paired import DEFAULT_RESAMPLES, DEFAULT_SEED
+from evalkit.types import EvalkitError
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    abs: float = 0.0
+    rel: float = 0.0
+    gate: bool = True  # False: compared and reported, never fails the gate
+
+    def allowed(self, baseline_value: float | None) -> float:
+        """How far the candidate may move in the bad direction."""
+        return max(self.abs, self.rel * abs(baseline_value or 0.0))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"abs": self.abs}  # written even when 0: "no tolerance" is a decision
+        if self.rel:
+            out["rel"] = self.rel
+        if not self.gate:
+            out["gate"] = False
+        return out
+
+
+# Without a policy file: half a point of an error rate or 5% of the baseline,
+# whichever is larger, for quality summaries; timings vary between machines of one
+# model and between runs far more than quality does (shared CI runners, clocks,
+# thermal state), so only a 25% slowdown that the interval confirms fails a gate.
+# Two percent of items failing means the candidate is broken, not worse.
+DEFAULT_TOLERANCE = Tolerance(abs=0.005, rel=0.05)
+DEFAULT_TIMING_TOLERANCE = Tolerance(rel=0.25)
+DEFAULT_MAX_FAILURE_RATE = 0.02
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Policy:
+    default: Tolerance = DEFAULT_TOLERANCE
+    summaries: Mapping[str, Tolerance] = field(default_factory=lambda: {
+        "rtf": DEFAULT_TIMING_TOLERANCE, "throughput": DEFAULT_TIMING_TOLERANCE, "latency": DEFAULT_TIMING_TOLERANCE,
+    })
+    required: tuple[str, ...] | None = None  # metric names; None: every metric the baseline has
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    suite: str | None = None  # when set, the policy refuses candidates of other suites
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    confidence: float = CONFIDENCE
+    source: str = "built-in default"
+    calibration: Mapping[str, Any] | None = None  # written by `gate calibrate`; informational
+
+    def tolerance_for(self, summary: str) -> Tolerance:
+        """Exact name first, then the longest '*' pattern that matches, then the default."""
+        if summary in self.summaries:
+            return self.summaries[summary]
+        patterns = sorted((p for p in self.summaries if "*" in p), key=len, reverse=True)
+        for pattern in patterns:
+            if re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), summary):
+                return self.summaries[pattern]
+        return self.default
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.suite:
+            out["suite"] = self.suite
+        out["max_failure_rate"] = self.max_failure_rate
+        if self.required is not None:
+            out["required"] = list(self.required)
+        out["default"] = self.default.to_json()
+        out["summaries"] = {k: v.to_json() for k, v in self.summaries.items()}
+        out.update(resamples=self.resamples, seed=self.seed, confidence=self.confidence)
+        if self.calibration:
+            out["calibration"] = dict(self.calibration)
+        return out
+
+
+_KEYS = {"suite", "max_failure_rate", "required", "default", "summaries", "resamples", "seed", "confidence", "calibration"}
+_TOLERANCE_KEYS = {"abs", "rel", "gate"}
+
+
+def _tolerance(value: Any, where: str) -> Tolerance:
+    if not isinstance(value, Mapping):
+        raise EvalkitError(f"{where}: expected a mapping like {{abs: 0.01}} or {{rel: 0.1}}, got {value!r}")
+    unknown = set(value) - _TOLERANCE_KEYS
+    if unknown:
+        raise EvalkitError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: abs, rel, gate")
+    try:
+        tol = Tolerance(abs=float(value.get("abs", 0.0)), rel=float(value.get("rel", 0.0)), gate=bool(value.get("gate", True)))
+    except (TypeError, ValueError):
+        raise EvalkitError(f"{where}: abs and rel must be numbers") from None
+    if tol.abs < 0 or tol.rel < 0:
+        raise EvalkitError(f"{where}: tolerances cannot be negative")
+    return tol
+
+
+def policy_from_json(data: Any, source: str) -> Policy:
+    if not isinstance(data, Mapping):
+        raise EvalkitError(f"{source}: a policy must be a YAML mapping")
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise EvalkitError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    summaries = data.get("summaries") or {}
+    if not isinstance(summaries, Mapping):
+        raise EvalkitError(f"{source}: `summaries` must map summary names to tolerances")
+    required = data.get("required")
+    if required is not None and (not isinstance(required, list) or not all(isinstance(r, str) for r in required)):
+        raise EvalkitError(f"{source}: `required` must be a list of metric names")
+    try:
+        rate = float(data.get("max_failure_rate", DEFAULT_MAX_FAILURE_RATE))
+        resamples = int(data.get("resamples", DEFAULT_RESAMPLES))
+        confidence = float(data.get("confidence", CONFIDENCE))
+        seed = int(data.get("seed", DEFAULT_SEED))
+    except (TypeError, ValueError):
+        raise EvalkitError(f"{source}: max_failure_rate, resamples, seed and confidence must be numbers") from None
+    if not 0 <= rate <= 1 or resamples < 2000 or not 0.5 <= confidence < 1:
+        raise EvalkitError(f"{source}: need 0 <= max_failure_rate <= 1, resamples >= 2000, 0.5 <= confidence < 1")
+    return Policy(
+        default=_tolerance(data.get("default", DEFAULT_TOLERANCE.to_json()), f"{source}: default"),
+        # Entries add to (and override) the built-in timing entries, so a policy that
+        # only names wer does not silently gate RTF at quality tolerances.
+        summaries={**Policy().summaries, **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
+        required=None if required is None else tuple(required),
+        max_failure_rate=rate,
+        suite=data.get("suite"),
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        source=source,
+        calibration=data.get("calibration"),
+    )
+
+
+def load_policy(path: str | Path) -> Policy:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvalkitError(f"policy {path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise EvalkitError(f"policy {path}: YAML syntax error: {exc}") from None
+    return policy_from_json(data, str(path))
+
+
+def dump_policy(policy: Policy, header: str = "") -> str:
+    """YAML text of a policy (with an optional comment header)."""
+    import yaml
+
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(policy.to_json(), sort_keys=False, default_flow_style=None, width=100)
