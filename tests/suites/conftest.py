@@ -38,10 +38,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_flac(path: Path, seconds: float = 0.1, rate: int = 16000, pitch: float = 220.0) -> Path:
+def write_audio(path: Path, seconds: float = 0.1, rate: int = 16000, pitch: float = 220.0) -> Path:
+    """A short tone; the format (FLAC, WAV) follows the file name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, 0.3 * np.sin(2 * np.pi * pitch * t), rate, format="FLAC")
+    sf.write(path, 0.3 * np.sin(2 * np.pi * pitch * t), rate)
     return path
 
 
@@ -52,7 +53,7 @@ def write_librispeech_tree(test_clean: Path, utterance_ids, seconds: float = 0.1
     for utt in sorted(set(utterance_ids)):
         speaker, chapter, _ = utt.split("-")
         folder = test_clean / speaker / chapter
-        write_flac(folder / f"{utt}.flac", seconds, pitch=100 + int(speaker) % 300)
+        write_audio(folder / f"{utt}.flac", seconds, pitch=100 + int(speaker) % 300)
         chapters.setdefault(folder, []).append(f"{utt} WORDS OF {utt}")
     for folder, lines in chapters.items():
         speaker, chapter = folder.parent.name, folder.name
