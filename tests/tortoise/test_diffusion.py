@@ -224,3 +224,31 @@ def test_official_size_keys_parameters_and_forward():
         _close(ours(x, t, emb), ref(x, t, precomputed_aligned_embeddings=emb))
         _close(ours(x, t, ours.unconditioned_embeddings(1, 34)),
                ref(x, t, precomputed_aligned_embeddings=emb, conditioning_free=True))
+
+
+@pytest.mark.gpu
+def test_gpu_float32_matches_cpu_and_bfloat16_stays_close(models, inputs):
+    import copy
+
+    _, ours = models
+    gpu = copy.deepcopy(ours).cuda()
+    voice = torch.randn(1, 2 * TINY_DIFFUSION.model_channels, generator=torch.Generator().manual_seed(6))
+    t = torch.tensor([1500], device="cuda")
+    with torch.no_grad():
+        emb = gpu.aligned_embeddings(inputs["latents"].cuda(), voice.cuda(), FRAMES)
+        x = inputs["x"].cuda()
+        fp32 = gpu(x, t, emb)
+        # cuDNN convolutions use TF32 by default (~3e-4 relative)
+        _close(fp32.cpu(), ours(inputs["x"], t.cpu(), emb.cpu()), rtol=3e-3)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            bf16 = gpu(x, t, emb).float()
+    forward_error = ((bf16 - fp32).norm() / fp32.norm()).item()
+
+    def sample(dtype):
+        g = torch.Generator("cuda").manual_seed(9)
+        return sample_mels(gpu, [inputs["latents"][0]], voice, [g], SamplerOptions(steps=10, dtype=dtype))[0]
+
+    reference, reduced = sample(torch.float32), sample(torch.bfloat16)
+    sample_error = ((reduced - reference).norm() / reference.norm()).item()
+    print(f"bf16 vs fp32: forward {forward_error:.2e}, 10-step mel {sample_error:.2e}")
+    assert forward_error < 3e-2 and sample_error < 5e-2

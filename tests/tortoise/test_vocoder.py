@@ -109,3 +109,12 @@ def test_official_size_keys_parameters_and_forward():
         torch.testing.assert_close(ours.inference(mel, noise=noise), ref.inference(mel, noise), rtol=1e-4, atol=1e-5)
     ref.eval(inference=True)
     assert {k: v.shape for k, v in ref.state_dict().items()} == {k: v.shape for k, v in ours.state_dict().items()}
+
+
+@pytest.mark.gpu
+def test_gpu_inference_matches_cpu():
+    ours = _ours_from(_reference(TINY_UNIVNET), TINY_UNIVNET)
+    mel, noise = _mel(2, 11), torch.randn(2, TINY_UNIVNET.noise_dim, 11 + PAD_FRAMES)
+    expected = ours.inference(mel, noise=noise)
+    got = ours.cuda().inference(mel.cuda(), noise=noise.cuda()).cpu()
+    torch.testing.assert_close(got, expected, rtol=3e-3, atol=3e-4)  # cuDNN convolutions use TF32 by default
