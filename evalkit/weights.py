@@ -92,7 +92,7 @@ class UrlSource:
 class WeightSpec:
     """A named set of weight files with a pinned source and optional offline providers.
 
-    `providers` are "module:function" strings, imported only when needed. A provider is
+    `providers` are "module:function" strings (imported only when needed) or callables. A provider is
     called as ``provide(spec, target_dir)``; it writes (links, copies or converts) every
     file of the spec into `target_dir` and returns a description of where they came from
     (recorded as the source), or returns None when its package is not installed.
@@ -103,7 +103,7 @@ class WeightSpec:
     description: str
     files: tuple[WeightFile, ...]
     source: HubSource | UrlSource
-    providers: tuple[str, ...] = ()
+    providers: tuple[str | Callable[["WeightSpec", Path], str | None], ...] = ()
     entry: str | None = None
     license: str = ""
 
@@ -266,7 +266,7 @@ def resolve(name: str) -> ResolvedWeights:
 
 
 def unavailable_message(spec: WeightSpec) -> str:
-    providers = ", ".join(p.partition(":")[0] for p in spec.providers) or "none"
+    providers = ", ".join(p.partition(":")[0] if isinstance(p, str) else p.__name__ for p in spec.providers) or "none"
     return (
         f"weights {spec.name!r} ({spec.description}) are not available offline: nothing at "
         f"{folder_of(spec)} and no offline provider installed (providers: {providers}); downloads "
@@ -290,8 +290,8 @@ def _publish(staging: Path, folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _from_provider(spec: WeightSpec, provider: str, folder: Path) -> ResolvedWeights | None:
-    provide: Callable[[WeightSpec, Path], str | None] = import_target(provider)
+def _from_provider(spec: WeightSpec, provider, folder: Path) -> ResolvedWeights | None:
+    provide = import_target(provider) if isinstance(provider, str) else provider
     staging = _staging(folder)
     try:
         source = provide(spec, staging)
@@ -369,6 +369,15 @@ def download_file(url: str, target: Path, sha256: str | None, desc: str) -> None
     os.replace(part, target)
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Symlink `dst` -> `src` (no copy of large files); copy where links are not allowed."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.symlink_to(Path(src).resolve())
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def local_weights(path: str | os.PathLike) -> ResolvedWeights:
     """Weights given as a path instead of a registered name (a user's own checkpoint)."""
     path = Path(path).expanduser().resolve()
@@ -382,23 +391,27 @@ def local_weights(path: str | os.PathLike) -> ResolvedWeights:
 
 def resolve_any(name_or_path: str) -> ResolvedWeights:
     """A registered weight name, or an existing local file/folder."""
-    if name_or_path not in _SPECS and os.path.exists(name_or_path):
+    if name_or_path not in _SPECS and os.path.exists(os.path.expanduser(name_or_path)):
         return local_weights(name_or_path)
     return resolve(name_or_path)
 
 
 def status(spec: WeightSpec) -> dict[str, object]:
-    """What `evalkit weights list` shows for one spec (reads lock records, hashes nothing)."""
-    lock = read_lock(folder_of(spec)) or {}
-    present = bool(lock) and all((folder_of(spec) / f.path).is_file() for f in spec.files)
-    expected = {f.path: f.sha256 or lock.get("files", {}).get(f.path) for f in spec.files}
+    """What `evalkit weights list` shows for one spec (reads lock records, hashes nothing).
+
+    `sha256` is what each file is checked against: the lock record of a present weight
+    (a provider's files are its own artifacts), else the pin (None: unpinned)."""
+    folder = folder_of(spec)
+    lock = read_lock(folder) or {}
+    present = bool(lock) and all((folder / f.path).is_file() for f in spec.files)
+    recorded = lock.get("files", {}) if present else {}
     return {
         "name": spec.name,
-        "source": lock.get("source") or spec.source.describe(),
+        "source": lock.get("source") if present else spec.source.describe(),
         "present": present,
-        "sha256": expected,
-        "pinned": all(f.sha256 for f in spec.files),
-        "path": str(folder_of(spec)),
+        "sha256": {f.path: recorded.get(f.path) or f.sha256 for f in spec.files},
+        "pinned_sha256": {f.path: f.sha256 for f in spec.files},
+        "path": str(folder),
     }
 
 
@@ -452,7 +465,7 @@ register(
     WeightSpec(
         name="speechbrain/spkrec-ecapa-voxceleb",
         description="SpeechBrain ECAPA-TDNN speaker embeddings (192-dim, 16 kHz)",
-        files=(WeightFile("embedding_model.ckpt"), WeightFile("hyperparams.yaml")),
+        files=(WeightFile("embedding_model.ckpt"),),
         source=HubSource("speechbrain/spkrec-ecapa-voxceleb", "0f99f2d0ebe89ac095bcc5903c4dd8f72b367286"),
         providers=("evalkit.metrics.speaker:provide_ecapa",),
         entry="embedding_model.ckpt",

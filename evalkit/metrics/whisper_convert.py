@@ -25,6 +25,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from evalkit.weights import link_or_copy
+
 # CTranslate2's DataType enum; bfloat16 has no numpy type and does not occur in
 # Whisper conversions.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -189,17 +191,6 @@ def _source() -> str:
         return f"{_DIST}=={version(_DIST)} (CTranslate2 conversion of OpenAI tiny.en)"
     except PackageNotFoundError:
         return f"{_DIST} (CTranslate2 conversion of OpenAI tiny.en)"
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Symlink `dst` -> `src` (no copy of large files); copy where links are not allowed."""
-    import shutil
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        dst.symlink_to(src.resolve())
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def provide_ct2_tiny_en(spec, target: Path) -> str | None:

