@@ -31,15 +31,18 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder + rename."""
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write `data` to `path` via a temporary file in the same folder + rename.
+
+    `durable` fsyncs before the rename; entries that are cheap to recompute skip it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,8 +52,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 class JsonCache:
     """A namespace of JSON entries under the cache root: `<root>/<namespace>/ab/abcd....json`."""
 
-    def __init__(self, namespace: str, root: Path | None = None) -> None:
+    def __init__(self, namespace: str, root: Path | None = None, *, durable: bool = True) -> None:
         self.dir = (root or cache_root()) / namespace
+        self.durable = durable
 
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json"
@@ -65,7 +69,7 @@ class JsonCache:
             return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        atomic_write_bytes(self._path(key), json.dumps(value, sort_keys=True).encode())
+        atomic_write_bytes(self._path(key), json.dumps(value, sort_keys=True).encode(), durable=self.durable)
 
 
 class BlobCache:

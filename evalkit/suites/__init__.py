@@ -51,7 +51,7 @@ def file_sha256(path: Path) -> str | None:
         st = path.stat()
     except OSError:
         return None
-    cache = JsonCache("filehash")
+    cache = JsonCache("filehash", durable=False)  # a lost entry only means hashing again
     key = content_key(str(path.resolve()), st.st_size, st.st_mtime_ns)
     hit = cache.get(key)
     if hit is not None:

@@ -28,6 +28,7 @@ LOADERS = {
 # Data builders for `evalkit suites build NAME`: "module:function(spec, root, quiet)".
 BUILDERS = {
     "librispeech-pc": "evalkit.suites.librispeech:build",
+    "seedtts": "evalkit.suites.seedtts:build",
 }
 
 
