@@ -22,15 +22,15 @@ GATE_FILE = "gate.json"
 SCHEMA_VERSION = 1
 
 
-def _num(x: float | None, signed: bool = False) -> str:
+def format_number(x: float | None, signed: bool = False) -> str:
+    """Four significant digits (enough to see a change, short enough for a table)."""
     if x is None:
         return "n/a"
-    text = f"{x:+.4g}" if signed else f"{x:.4g}"
-    return text
+    return f"{x:+.4g}" if signed else f"{x:.4g}"
 
 
 def _ci(ci) -> str:
-    return "" if ci is None else f"[{_num(ci[0], True)}, {_num(ci[1], True)}]"
+    return "" if ci is None else f"[{format_number(ci[0], True)}, {format_number(ci[1], True)}]"
 
 
 def _side(snap: Snapshot) -> dict[str, Any]:
@@ -80,8 +80,8 @@ def markdown(result: GateResult) -> str:
         for r in result.results:
             p = r.paired
             lines.append(
-                f"| {ARROW[r.higher_is_better].strip()} {_md(r.summary)} | {_num(p and p.baseline)} | {_num(p and p.candidate)} "
-                f"| {_num(p and p.delta, True)} | {_ci(p and p.ci95)} | {_num(r.allowed) if r.allowed is not None else ''} "
+                f"| {ARROW[r.higher_is_better].strip()} {_md(r.summary)} | {format_number(p and p.baseline)} | {format_number(p and p.candidate)} "
+                f"| {format_number(p and p.delta, True)} | {_ci(p and p.ci95)} | {format_number(r.allowed) if r.allowed is not None else ''} "
                 f"| {_md(_verdict_cell(r))} |"
             )
     return "\n".join(lines) + "\n"
@@ -102,8 +102,8 @@ def junit_xml(result: GateResult) -> str:
     for r in result.results:
         case = ET.SubElement(ts, "testcase", classname=classname, name=r.summary, time="0")
         p = r.paired
-        detail = (f"baseline {_num(p and p.baseline)} candidate {_num(p and p.candidate)} "
-                  f"delta {_num(p and p.delta, True)} ci95 {_ci(p and p.ci95)} tolerance {_num(r.allowed)}")
+        detail = (f"baseline {format_number(p and p.baseline)} candidate {format_number(p and p.candidate)} "
+                  f"delta {format_number(p and p.delta, True)} ci95 {_ci(p and p.ci95)} tolerance {format_number(r.allowed)}")
         if r.verdict == REGRESSION:
             ET.SubElement(case, "failure", message=f"{r.summary} regressed: {detail}", type="regression").text = detail
         elif r.verdict == NOT_COMPARABLE:

@@ -118,12 +118,18 @@ def snapshot_run(run_dir: str | Path) -> Snapshot:
     from evalkit.store import load_run
 
     info, records, summary = load_run(run_dir)
+    return snapshot_from(info, records, summary, str(run_dir))
+
+
+def snapshot_from(info: Mapping[str, Any], records: list[dict[str, Any]], summary: Mapping[str, Any] | None,
+                  source: str) -> Snapshot:
+    """Snapshot of a loaded run (run.json, samples, metrics.json)."""
     if summary is None:
-        raise EvalkitError(f"{run_dir}: no metrics.json yet (the run has not finished an invocation)")
-    metrics, hardware_bound, terms = _paired_terms(info, records, str(run_dir))
+        raise EvalkitError(f"{source}: no metrics.json yet (the run has not finished an invocation)")
+    metrics, hardware_bound, terms = _paired_terms(info, records, source)
     checkpoints = info["system"].get("checkpoints") or {}
     return Snapshot(
-        source=str(run_dir),
+        source=source,
         run_id=info["run_id"],
         created=info.get("created"),
         suite={k: info["suite"].get(k) for k in ("name", "version", "content_hash", "n_items", "main_metric")},

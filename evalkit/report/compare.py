@@ -1,0 +1,94 @@
+"""The A/B view of two runs: paired deltas per summary, and the items that moved most.
+
+Deltas and intervals are the gate's (paired bootstrap over shared items), judged with
+zero tolerance: "worse"/"better" means the 95% interval of candidate - baseline lies
+entirely on that side of zero. Items are ranked by the change of their own value of
+the suite's main summary (per-item WER, for instance), oriented so that "regressed"
+always means worse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.gating.decision import IMPROVED, REGRESSION, Problem, SummaryResult, compare_summary, ordered_summaries, run_checks
+from evalkit.gating.paired import item_deltas
+from evalkit.gating.policy import Policy, Tolerance
+from evalkit.report.audio import AudioCatalog
+from evalkit.report.items import PAGE_SIZE, audio_cell, error_text, num_columns, speech_cell
+from evalkit.report.runs import RunData
+from evalkit.types import EvalkitError
+
+TOP_ITEMS = 10
+# Zero tolerance for every summary, timing ones included: an A/B page reports
+# significance, not pass/fail.
+SIGNIFICANCE = Policy(default=Tolerance(), summaries={})
+VERDICT_LABELS = {REGRESSION: "worse", IMPROVED: "better", "pass": "no significant change"}
+
+
+@dataclass(frozen=True)
+class CompareView:
+    baseline: RunData
+    candidate: RunData
+    main: str
+    problems: tuple[Problem, ...]
+    results: tuple[SummaryResult, ...]
+    regressed: dict[str, Any]  # item tables (see evalkit.report.items)
+    improved: dict[str, Any]
+    all_items: dict[str, Any]
+    deltas: dict[str, float]  # item id -> change of the main summary (candidate - baseline)
+
+
+def _pair_table(base: RunData, cand: RunData, main: str, ids: list[str], deltas: dict[str, float],
+                catalog: AudioCatalog, embed: bool) -> dict[str, Any]:
+    base_records = {r["item_id"]: r for r in base.records}
+    cand_records = {r["item_id"]: r for r in cand.records}
+    rows = []
+    for item_id in ids:
+        b, c = base_records[item_id], cand_records[item_id]
+        clips = [["A " + label, key] for label, key in audio_cell(base, b, catalog, embed) if label == "generated"]
+        clips += [["B " + label, key] for label, key in audio_cell(cand, c, catalog, embed)]
+        rows.append([
+            {"id": item_id, "tags": c.get("tags") or [], "err": error_text(c) or error_text(b),
+             "emb": any(key in catalog.embedded for _, key in clips)},
+            speech_cell(b), speech_cell(c),
+            base.item_value(main, item_id), cand.item_value(main, item_id), deltas.get(item_id),
+            clips,
+        ])
+    (arrow_col,) = num_columns(cand, [main])
+    columns = [
+        {"label": "item", "kind": "item"},
+        {"label": f"A: {base.label}", "kind": "speech"},
+        {"label": f"B: {cand.label}", "kind": "speech"},
+        {**arrow_col, "label": f"A {arrow_col['label']}"},
+        {**arrow_col, "label": f"B {arrow_col['label']}"},
+        {**arrow_col, "label": "B - A"},
+        {"label": "audio (A generated, B generated, prompt, ground truth)", "kind": "audio"},
+    ]
+    return {"columns": columns, "rows": rows, "page_size": PAGE_SIZE}
+
+
+def build_compare(base: RunData, cand: RunData, catalog: AudioCatalog) -> CompareView:
+    if base.snapshot is None or cand.snapshot is None:
+        raise EvalkitError("compare needs per-item values of both runs: " + "; ".join(base.notes + cand.notes))
+    problems = tuple(run_checks(base.snapshot, cand.snapshot, SIGNIFICANCE))
+    same_suite = base.suite_key == cand.suite_key
+    results = tuple(compare_summary(n, base.snapshot, cand.snapshot, SIGNIFICANCE)
+                    for n in ordered_summaries(base.snapshot)) if same_suite else ()
+    def shared(name: str) -> bool:
+        return bool(base.snapshot.terms.get(name, {}).keys() & cand.snapshot.terms.get(name, {}).keys())
+
+    # The suite's main summary, or the first per-item summary both runs have values of.
+    main = next((n for n in [base.main_metric, *base.item_columns()] if shared(n)), base.main_metric)
+    deltas = item_deltas(base.snapshot.terms.get(main, {}), cand.snapshot.terms.get(main, {})) if same_suite else {}
+    sign = 1.0 if base.direction(main) else -1.0  # badness = -delta when higher is better
+    by_badness = sorted(deltas, key=lambda i: -sign * deltas[i], reverse=True)
+    regressed = [i for i in by_badness if -sign * deltas[i] > 0][:TOP_ITEMS]
+    improved = [i for i in reversed(by_badness) if -sign * deltas[i] < 0][:TOP_ITEMS]
+    return CompareView(
+        baseline=base, candidate=cand, main=main, problems=problems, results=results,
+        regressed=_pair_table(base, cand, main, regressed, deltas, catalog, embed=True),
+        improved=_pair_table(base, cand, main, improved, deltas, catalog, embed=True),
+        all_items=_pair_table(base, cand, main, by_badness, deltas, catalog, embed=False),
+        deltas=deltas,
+    )

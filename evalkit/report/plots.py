@@ -1,0 +1,147 @@
+"""Figures as inline SVG (matplotlib's object API on the SVG canvas: no pyplot, no
+global backend, no display needed).
+
+Text stays text in the SVG (svg.fonttype none: small files, searchable, and the
+SVG backend escapes it), ids are salted with a constant so the same run renders the
+same bytes, and the date metadata is dropped.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+from evalkit.report.runs import RunData
+
+WIDTH, HEIGHT = 5.2, 2.8  # inches: two figures side by side on a laptop screen
+BAR_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+MAX_BARS = 12  # stage bars: items binned by duration beyond this
+
+
+def _figure():
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
+    FigureCanvasSVG(fig)
+    return fig, fig.add_subplot()
+
+
+def _svg(fig) -> str:
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "evalkit"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def histogram(values: Sequence[float], xlabel: str, bins: int = 30) -> str | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return None
+    fig, ax = _figure()
+    ax.hist(values, bins=min(bins, max(len(set(values)), 1)), color=BAR_COLORS[0])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("items")
+    return _svg(fig)
+
+
+def stacked_bars(labels: Sequence[str], stages: dict[str, Sequence[float]], ylabel: str) -> str | None:
+    if not labels or not stages:
+        return None
+    fig, ax = _figure()
+    bottom = [0.0] * len(labels)
+    for i, (stage, heights) in enumerate(stages.items()):
+        ax.bar(range(len(labels)), heights, bottom=bottom, label=stage, color=BAR_COLORS[i % len(BAR_COLORS)])
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def scatter(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ratios: Sequence[float] = ()) -> str | None:
+    """Points with y = r * x guide lines (r = 1 and the given ratios)."""
+    if not x:
+        return None
+    fig, ax = _figure()
+    ax.scatter(x, y, s=8, alpha=0.6, color=BAR_COLORS[0], rasterized=len(x) > 500)
+    top = max(max(x), max(y)) * 1.05
+    for r in (1.0, *ratios):
+        ax.plot([0, top], [0, r * top], linestyle="-" if r == 1 else ":", color="#888", linewidth=0.8)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _svg(fig)
+
+
+def timed_records(records: Sequence[dict]) -> list[dict]:
+    """Items with a synthesis timing and audio (systems that generate nothing have none)."""
+    return [r for r in records if r.get("timing") and r.get("audio")]
+
+
+def stage_rtf(records: Sequence[dict]) -> tuple[list[str], dict[str, list[float]]]:
+    """RTF per pipeline stage (stage seconds / audio seconds), per item when there are
+    few, else for items binned by audio length into equal-count bins."""
+    timed = sorted(timed_records(records), key=lambda r: r["audio"]["seconds"])
+    if not timed:
+        return [], {}
+    n_bins = min(MAX_BARS, len(timed))
+    bins = [timed[len(timed) * i // n_bins: len(timed) * (i + 1) // n_bins] for i in range(n_bins)]
+    if len(timed) <= MAX_BARS:
+        labels = [b[0]["item_id"] for b in bins]
+    else:
+        labels = [f"{b[0]['audio']['seconds']:.1f}-{b[-1]['audio']['seconds']:.1f}s" for b in bins]
+    per_bin = [stage_rtf_total(b) for b in bins]
+    stages = {name: [d.get(name, 0.0) for d in per_bin] for name in sorted({s for d in per_bin for s in d})}
+    return labels, stages
+
+
+def run_figures(run: RunData) -> list[tuple[str, str]]:
+    """(title, svg) of a run page: a histogram per quality summary shown per item,
+    RTF by stage, generated vs. expected duration."""
+    figures = []
+    bound = run.snapshot.hardware_bound if run.snapshot else frozenset()
+    for name in run.item_columns():
+        summary = run.summary["metrics"][name]
+        if summary.get("higher_is_better") is None or summary.get("metric") in bound:
+            continue
+        svg = histogram([run.item_value(name, r["item_id"]) for r in run.records], f"per-item {name}")
+        if svg:
+            figures.append((f"{name} per item", svg))
+    labels, stages = stage_rtf(run.records)
+    svg = stacked_bars(labels, stages, "real-time factor")
+    if svg:
+        figures.append(("RTF by pipeline stage" + (" (items binned by audio length)" if len(labels) == MAX_BARS else ""), svg))
+    durations = [s for r in run.records for s in (r.get("scores") or {}).values()
+                 if isinstance(s, dict) and "expected_seconds" in s and "seconds" in s]
+    svg = scatter([d["expected_seconds"] for d in durations], [d["seconds"] for d in durations],
+                  "expected seconds", "generated seconds", ratios=(0.5, 2.0))
+    if svg:
+        figures.append(("generated vs. expected duration (dotted: 0.5x and 2x)", svg))
+    return figures
+
+
+def leaderboard_rtf(runs: Sequence[RunData]) -> str | None:
+    """Corpus RTF by stage, one bar per run that timed its synthesis."""
+    labels, per_run = [], []
+    for run in runs:
+        timed = timed_records(run.records)
+        if timed:
+            labels.append(run.label)
+            per_run.append(stage_rtf_total(timed))
+    names = sorted({s for stages in per_run for s in stages})
+    return stacked_bars(labels, {n: [s.get(n, 0.0) for s in per_run] for n in names}, "real-time factor")
+
+
+def stage_rtf_total(timed: Sequence[dict]) -> dict[str, float]:
+    """Stage seconds / audio seconds over items (a system reporting no stages: one "synthesis" stage)."""
+    audio = sum(r["audio"]["seconds"] for r in timed)
+    totals: dict[str, float] = {}
+    for r in timed:
+        for stage, seconds in (r["timing"].get("stages") or {"synthesis": r["timing"]["seconds"]}).items():
+            totals[stage] = totals.get(stage, 0.0) + seconds
+    return {k: v / audio for k, v in totals.items()}

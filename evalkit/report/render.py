@@ -1,0 +1,171 @@
+"""Pages: view models -> one self-contained HTML file (or a publishable folder).
+
+Everything the page needs is inline: CSS, the script, SVG figures, table data as
+JSON and the capped set of embedded clips; the rest of the audio is linked by a
+relative path (or copied next to the page with --bundle). Templates are autoescaped
+and table data goes through Jinja's tojson (which escapes <, > and &), so no text
+from a suite or a transcript can become markup. A Content-Security-Policy allows
+only the page's own script (by hash) to run, as a second line of defence.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalkit import __version__
+from evalkit.report.audio import AudioCatalog
+from evalkit.report.leaderboard import Cell, cell, leaderboards
+from evalkit.report.runs import RunData, load_run_data
+from evalkit.summary import ARROW, ordered_names
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_DIR = Path("reports")
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    arrow: str
+    main: bool
+    cell: Cell
+
+
+@dataclass(frozen=True)
+class RunPage:
+    anchor: str
+    run: RunData
+    provenance: list[tuple[str, str]]
+    cards: list[Card]
+    figures: list[tuple[str, str]]
+    table_id: str
+
+
+def provenance(run: RunData) -> list[tuple[str, str]]:
+    """(label, text) rows of a run's header: what produced these numbers."""
+    info = run.info
+    hw = info.get("hardware") or {}
+    git = info.get("git") or {}
+    system = info["system"]
+    rows = [
+        ("run", f"{info['run_id']} · created {info.get('created')} · seed {info.get('seed')} · "
+                f"{len(info.get('invocations') or [])} invocation(s)"),
+        ("command", info.get("command") or ""),
+        ("evalkit", f"{info.get('evalkit_version')} · git {str(git.get('sha'))[:12]}{' (dirty)' if git.get('dirty') else ''} "
+                    f"· python {info.get('python')}"),
+        ("hardware", f"device {info.get('device')} · CPU {hw.get('cpu')} x{hw.get('cpu_count')}"
+                     + (f" · GPU {hw.get('gpu')} x{hw.get('gpu_count')} (driver {hw.get('gpu_driver')})" if hw.get("gpu") else "")),
+        ("system", f"{system['name']} {json.dumps(system.get('options') or {})}" + (f" · {system['version']}" if system.get("version") else "")),
+    ]
+    for component, ckpt in (system.get("checkpoints") or {}).items():
+        rows.append((f"checkpoint {component}", f"{(ckpt or {}).get('path')} · sha256 {(ckpt or {}).get('sha256')}"))
+    suite = info["suite"]
+    rows.append(("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items · content {suite['content_hash']}"))
+    rows.append(("protocol", str(info.get("protocol"))))
+    for prov in info.get("metrics") or []:
+        rows.append((f"metric {prov.get('name')}", json.dumps(prov, sort_keys=True)))
+    packages = info.get("packages") or {}
+    rows.append(("packages", ", ".join(f"{k} {v}" for k, v in packages.items() if v)))
+    return rows
+
+
+def cards(run: RunData) -> list[Card]:
+    metrics = run.summary["metrics"]
+    return [Card(n, ARROW[metrics[n].get("higher_is_better")].strip(), n == run.main_metric, cell(metrics[n]))
+            for n in ordered_names(metrics, run.main_metric)]
+
+
+def _static(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    # Strict JSON in data blocks: a NaN would make the whole block unparseable.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "allow_nan": False, "ensure_ascii": False}
+    return env
+
+
+def render_page(template: str, **context: Any) -> str:
+    from markupsafe import Markup
+
+    script = _static("page.js")
+    script_hash = "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return _environment().get_template(template).render(
+        css=Markup(_static("page.css")), js=Markup(script), script_hash=script_hash, version=__version__,
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"), **context,
+    )
+
+
+def destination(out: str | Path | None, bundle: str | Path | None, default_name: str) -> tuple[Path, Path | None]:
+    """(page path, bundle folder or None)."""
+    if bundle is not None:
+        bundle = Path(bundle)
+        bundle.mkdir(parents=True, exist_ok=True)
+        return bundle / "index.html", bundle
+    page = Path(out) if out else DEFAULT_DIR / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', default_name)}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    return page, None
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, bundle: str | Path | None = None) -> Path:
+    """Leaderboard(s) and one page per run, as one HTML file (or a folder with --bundle)."""
+    from evalkit.report.items import run_item_table
+    from evalkit.report.plots import leaderboard_rtf, run_figures
+
+    runs = [load_run_data(d) for d in run_dirs]
+    suites = sorted({r.info["suite"]["name"] for r in runs})
+    page_path, bundle_dir = destination(out, bundle, "-".join(suites) + "-" + "-".join(sorted({r.system for r in runs})))
+    catalog = AudioCatalog(page_path.parent, bundle_dir)
+    anchors = [f"run-{i}" for i in range(len(runs))]
+    tables = {}
+    pages = []
+    for anchor, run in zip(anchors, runs):
+        table_id = f"items-{anchor}"
+        tables[table_id] = run_item_table(run, catalog, len(runs))
+        pages.append(RunPage(anchor, run, provenance(run), cards(run), run_figures(run), table_id))
+    html = render_page(
+        "report.html.j2", title=f"evalkit report: {', '.join(suites)}", leaderboards=leaderboards(runs, anchors),
+        split_note=len({r.suite_key for r in runs}) > 1, rtf_figure=leaderboard_rtf(runs), pages=pages,
+        tables=tables, audio=catalog.sources, n_embedded=len(catalog.embedded), n_clips=len(catalog.sources),
+    )
+    page_path.write_text(html, encoding="utf-8")
+    return page_path
+
+
+def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str | Path | None = None,
+                  bundle: str | Path | None = None) -> Path:
+    """The A/B page of two runs of one suite."""
+    from evalkit.gating.decision import provenance_differences
+    from evalkit.report.compare import VERDICT_LABELS, build_compare
+    from evalkit.report.plots import histogram
+
+    base, cand = load_run_data(baseline_dir), load_run_data(candidate_dir)
+    page_path, bundle_dir = destination(out, bundle, f"compare-{base.info['run_id']}-vs-{cand.info['run_id']}")
+    catalog = AudioCatalog(page_path.parent, bundle_dir)
+    view = build_compare(base, cand, catalog)
+    changed = provenance_differences(
+        {"system": base.info["system"], "git": base.info.get("git"), "protocol": base.info.get("protocol"),
+         "metrics": base.snapshot.metrics, "machine": base.snapshot.machine},
+        {"system": cand.info["system"], "git": cand.info.get("git"), "protocol": cand.info.get("protocol"),
+         "metrics": cand.snapshot.metrics, "machine": cand.snapshot.machine},
+    )
+    html = render_page(
+        "compare.html.j2", title=f"evalkit A/B: {base.label} vs {cand.label}", view=view, changed=changed,
+        verdict_labels=VERDICT_LABELS, arrows=ARROW,
+        delta_figure=histogram(list(view.deltas.values()), f"per-item change of {view.main} (B - A)"),
+        tables={"regressed": view.regressed, "improved": view.improved, "all-items": view.all_items},
+        audio=catalog.sources, n_embedded=len(catalog.embedded), n_clips=len(catalog.sources),
+    )
+    page_path.write_text(html, encoding="utf-8")
+    return page_path
