@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import Item, ItemError, Synthesis
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 
 # What a metric can require of an item; an item lacking one is "not applicable"
 # for that metric (reported as such, never as a failure).
@@ -79,7 +79,7 @@ class Metric(ABC):
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.default_options())
         if unknown:
-            raise ValueError(
+            raise EvalkitError(
                 f"metric {self.name!r} has no option(s) {sorted(unknown)}; "
                 f"known: {sorted(self.default_options())}"
             )

@@ -12,7 +12,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import Item, ItemError, Synthesis
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 
 
 def item_seed(run_seed: int, item_id: str) -> int:
@@ -45,7 +45,7 @@ class System(ABC):
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.default_options())
         if unknown:
-            raise ValueError(
+            raise EvalkitError(
                 f"system {self.name!r} has no option(s) {sorted(unknown)}; "
                 f"known: {sorted(self.default_options())}"
             )
