@@ -11,25 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from evalkit.audio import load_audio
-from evalkit.metrics.base import ScoreInput
 from evalkit.metrics.protocols import metric_options
-from evalkit.types import Item, Synthesis
-
-JFK_TEXT = (
-    "And so my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
-)
-SENTENCES = [
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob.",
-    "We also need a small plastic snake and a big toy frog for the kids.",
-    "The weather today is sunny with a light breeze from the west.",
-]
-VOICES = ("en-us+m3", "en-us+f3", "en-gb-x-rp")
 
 
 @pytest.fixture(scope="session")
@@ -47,16 +31,6 @@ def speak(tmp_path_factory):
         return path
 
     return make
-
-
-def score_input(path: Path, text: str = "", *, prompt: Path | None = None, reference: Path | None = None,
-                tags: tuple[str, ...] = (), item_id: str | None = None) -> ScoreInput:
-    """A ScoreInput as the runner builds it: decoded audio plus content hashes."""
-    audio, rate = load_audio(path)
-    sha = hashlib.sha256(audio.tobytes() + str(rate).encode()).hexdigest()
-    item = Item(id=item_id or Path(path).stem, text=text, prompt_audio=prompt, reference_audio=reference, tags=tags)
-    return ScoreInput(item=item, audio=audio, sample_rate=rate, audio_sha256=sha,
-                      synthesis=Synthesis(audio=audio, sample_rate=rate))  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +79,3 @@ def sim_metric():
     metric = SpeakerSimilarity(**metric_options("evalkit", "cpu")["sim"])
     metric.setup("cpu")
     return metric
-
-
-@pytest.fixture
-def silence() -> np.ndarray:
-    return np.zeros(16_000, dtype=np.float32)

