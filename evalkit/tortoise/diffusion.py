@@ -8,9 +8,9 @@ and shapes: 359 entries, 292.3 M parameters at the official size). Differences, 
 * `forward` takes the timestep-independent code embedding precomputed (`aligned_embeddings`), and the
   conditioning-free ("unconditioned") embedding is passed the same way, so a caller can run the conditional
   and unconditional passes of classifier-free guidance as one batch;
-* an optional frame mask (B, 1, T) lets items of different lengths share a batch: padded frames are excluded
-  from group-norm statistics and attention keys and zeroed before every convolution wider than 1, so each
-  item's valid frames get the values they would get alone;
+* an optional `FrameMask` lets items of different lengths share a batch: padded frames are excluded from
+  group-norm statistics, attention runs per length on valid frames only, and padded frames are zeroed before
+  every convolution wider than 1, so each item's valid frames get the values they would get alone;
 * under `torch.autocast` (reduced precision), group norms, the timestep embedding MLP, the first layer and the
   output head still run in float32 - the reference's own mixed-precision recipe (`use_fp16`: autocast on
   every layer but the first, then `x.float()` before the head).
@@ -24,6 +24,7 @@ import functools
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -60,19 +61,42 @@ def _group_count(channels: int) -> int:
     return groups
 
 
+@dataclass(frozen=True)
+class FrameMask:
+    """Valid frames of a padded batch whose items are prefixes of different lengths.
+
+    `lengths` are Python ints, so attention can be split per length without a device sync;
+    `valid` is the (B, 1, T) boolean form for norms and convolutions.
+    """
+
+    lengths: tuple[int, ...]
+    valid: torch.Tensor
+
+    @classmethod
+    def from_lengths(cls, lengths: Sequence[int], frames: int, device: torch.device) -> FrameMask | None:
+        """None when every item fills all `frames` (nothing to mask)."""
+        if all(n == frames for n in lengths):
+            return None
+        valid = torch.arange(frames, device=device)[None] < torch.tensor(list(lengths), device=device)[:, None]
+        return cls(tuple(lengths), valid[:, None])
+
+    def repeat(self, times: int) -> FrameMask:
+        return FrameMask(self.lengths * times, self.valid.repeat(times, 1, 1))
+
+
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32; with a frame mask, statistics come from valid frames only."""
 
     def __init__(self, channels: int):
         super().__init__(_group_count(channels), channels)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: FrameMask | None = None) -> torch.Tensor:
         h = x.float()
         if mask is None:
             return F.group_norm(h, self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
         batch, channels, frames = h.shape
         grouped = h.view(batch, self.num_groups, channels // self.num_groups, frames)
-        m = mask.view(batch, 1, 1, frames).float()
+        m = mask.valid.view(batch, 1, 1, frames).float()
         count = m.sum(-1, keepdim=True) * grouped.shape[2]
         mean = (grouped * m).sum((2, 3), keepdim=True) / count
         var = ((grouped - mean) * m).pow(2).sum((2, 3), keepdim=True) / count
@@ -80,9 +104,9 @@ class GroupNorm32(nn.GroupNorm):
         return (normed * self.weight[:, None] + self.bias[:, None]).to(x.dtype)
 
 
-def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def _masked(x: torch.Tensor, mask: FrameMask | None) -> torch.Tensor:
     """Zero padded frames, so a following convolution sees the zero padding of a shorter sequence."""
-    return x if mask is None else x * mask.to(x.dtype)
+    return x if mask is None else x * mask.valid.to(x.dtype)
 
 
 @functools.lru_cache(maxsize=8)
@@ -126,17 +150,26 @@ class AttentionBlock(nn.Module):
         self.proj_out = nn.Conv1d(channels, channels, 1)
         self.relative_pos_embeddings = RelativePositionBias(heads)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: FrameMask | None = None) -> torch.Tensor:
         batch, channels, frames = x.shape
         head_dim = channels // self.heads
-        # The reference lays qkv channels out head-major: [q_h, k_h, v_h] per head.
-        qkv = self.qkv(self.norm(x, mask)).view(batch, self.heads, 3 * head_dim, frames).transpose(2, 3)
-        q, k, v = qkv.split(head_dim, dim=-1)
-        bias = self.relative_pos_embeddings(frames, math.sqrt(head_dim), q.dtype)
-        if mask is not None:
-            bias = bias.masked_fill(~mask.bool().view(batch, 1, 1, frames), float("-inf"))
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        # The reference lays qkv channels out head-major: [q_h, k_h, v_h] per head. Fused attention
+        # kernels need each of q, k, v contiguous in (B, heads, T, head_dim); strided views fall back to
+        # the slow unfused path.
+        qkv = self.qkv(self.norm(x, mask)).view(batch, self.heads, 3, head_dim, frames)
+        q, k, v = qkv.permute(2, 0, 1, 4, 3).contiguous().unbind(0)
+        if mask is None:
+            h = self._attend(q, k, v)
+        else:  # one call per distinct length, on that length's frames only: no padded keys, no mask
+            h = torch.zeros_like(q)
+            for n in sorted(set(mask.lengths)):
+                items = [i for i, length in enumerate(mask.lengths) if length == n]
+                h[items, :, :n] = self._attend(q[items, :, :n], k[items, :, :n], v[items, :, :n])
         return x + self.proj_out(h.transpose(2, 3).reshape(batch, channels, frames))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        bias = self.relative_pos_embeddings(q.shape[2], math.sqrt(q.shape[3]), q.dtype)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
 class ResBlock(nn.Module):
@@ -150,7 +183,7 @@ class ResBlock(nn.Module):
         self.out_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(), nn.Identity(),
                                         nn.Conv1d(channels, channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, time_emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_emb: torch.Tensor, mask: FrameMask | None = None) -> torch.Tensor:
         norm, act, conv = self.in_layers
         h = conv(act(norm(x, mask)))
         with _full_precision(x):
@@ -166,7 +199,7 @@ class DiffusionLayer(nn.Module):
         self.resblk = ResBlock(channels)
         self.attn = AttentionBlock(channels, heads)
 
-    def forward(self, x: torch.Tensor, time_emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, time_emb: torch.Tensor, mask: FrameMask | None = None) -> torch.Tensor:
         return self.attn(self.resblk(x, time_emb, mask), mask)
 
 
@@ -242,12 +275,12 @@ class DiffusionTts(nn.Module):
         return self.unconditioned_embedding.expand(batch, -1, frames)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, code_emb: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+                mask: FrameMask | None = None) -> torch.Tensor:
         """Predict (B, 200, T): epsilon in channels 0..99, variance interpolation values in 100..199.
 
         x: noisy normalised mel (B, 100, T), zero on padded frames; timesteps: (B,) or (1,) trained-schedule
         indices (0..3999); code_emb: (B, model_channels, T) from `aligned_embeddings` or
-        `unconditioned_embeddings`; mask: (B, 1, T), true on valid frames, or None when all are valid.
+        `unconditioned_embeddings`; mask: the valid frames of each item, or None when all are valid.
         """
         with _full_precision(x):
             time_emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels))

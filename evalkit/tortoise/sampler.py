@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames
-from evalkit.tortoise.diffusion import DiffusionTts
+from evalkit.tortoise.diffusion import DiffusionTts, FrameMask
 
 TRAINED_STEPS = 4000
 # Ho et al.'s linear schedule is defined for 1000 steps; tortoise stretches it to its step count.
@@ -143,14 +143,11 @@ def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioni
     frames = max(lengths)
     code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(device), voices[i:i + 1], n)
                            for i, (lat, n) in enumerate(zip(latents, lengths))], frames)
-    mask = None
-    if min(lengths) < frames:
-        mask = (torch.arange(frames, device=device)[None] < torch.tensor(lengths, device=device)[:, None])[:, None]
+    mask = FrameMask.from_lengths(lengths, frames, device)
+    model_mask = mask
     if options.cond_free:  # conditional and unconditional passes as one batch
         code_emb = torch.cat([code_emb, model.unconditioned_embeddings(len(latents), frames)])
-        model_mask = None if mask is None else torch.cat([mask, mask])
-    else:
-        model_mask = mask
+        model_mask = None if mask is None else mask.repeat(2)
     channels = model.config.in_channels
     x = _pad_stack([_draw(g, n, channels, device) * options.temperature for g, n in zip(generators, lengths)], frames)
     autocast = (torch.autocast(device.type, dtype=options.dtype) if options.dtype != torch.float32 else nullcontext())
@@ -165,6 +162,6 @@ def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioni
         noise = None if i == 0 else _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)], frames)
         x = schedule.step(i, x, eps, variance_values, noise)
         if mask is not None:
-            x = x * mask
+            x = x * mask.valid
     mels = denormalize_tacotron_mel(x)
     return [mel[:, :n] for mel, n in zip(mels, lengths)]

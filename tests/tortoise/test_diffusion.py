@@ -9,7 +9,7 @@ pytest.importorskip("tortoise")
 
 from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames, normalize_tacotron_mel  # noqa: E402
 from evalkit.tortoise.diffusion import (  # noqa: E402
-    OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionTts, relative_position_buckets)
+    OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionTts, FrameMask, relative_position_buckets)
 from evalkit.tortoise.sampler import (  # noqa: E402
     CALM_TOKEN, SamplerOptions, SpacedSchedule, sample_mels, space_timesteps, speech_latent_frames)
 
@@ -103,7 +103,7 @@ def test_masked_batch_equals_items_alone(models, inputs):
     x = inputs["x"].repeat(2, 1, 1)
     x[1, :, short:] = 0
     emb = torch.randn(2, TINY_DIFFUSION.model_channels, FRAMES, generator=torch.Generator().manual_seed(5))
-    mask = (torch.arange(FRAMES) < torch.tensor([FRAMES, short])[:, None])[:, None]
+    mask = FrameMask.from_lengths([FRAMES, short], FRAMES, torch.device("cpu"))
     t = torch.tensor([777])
     with torch.no_grad():
         batched = ours(x, t, emb, mask)

@@ -117,4 +117,5 @@ def test_gpu_inference_matches_cpu():
     mel, noise = _mel(2, 11), torch.randn(2, TINY_UNIVNET.noise_dim, 11 + PAD_FRAMES)
     expected = ours.inference(mel, noise=noise)
     got = ours.cuda().inference(mel.cuda(), noise=noise.cuda()).cpu()
-    torch.testing.assert_close(got, expected, rtol=3e-3, atol=3e-4)  # cuDNN convolutions use TF32 by default
+    # cuDNN convolutions use TF32 by default: errors ~1e-3 of the signal's scale
+    torch.testing.assert_close(got, expected, rtol=3e-3, atol=3e-3 * expected.abs().max().item())
