@@ -68,6 +68,16 @@ class Reference:
         return CVVP(**dataclasses.asdict(config), dropout=0, cond_mask_percentage=0, speech_mask_percentage=0).eval()
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for tiny models: on a busy 2-core machine, OpenMP threads that spin-wait for
+    a descheduled sibling made these tests 3-5x slower, and tiny tensors gain nothing from two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def perturb():
     return perturb_

@@ -14,8 +14,10 @@ from evalkit.tortoise.decoding import CodeSampler, SampledCodes, SamplingOptions
 
 TINY = AutoregressiveConfig.tiny()
 STOP = TINY.stop_mel_token
-MAX_CODES = 40
+MAX_CODES = 32
 TOLERANCE = 1e-4  # relative
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build_pair(reference, perturb, stop_bias=0.0):
@@ -135,7 +137,7 @@ def test_greedy_codes_equal_reference_uncached_not_cached(models, prompt):
     assert torch.equal(cached[:, 0], uncached[:, 0])  # the first code comes from the shared prefill
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_sampling_equals_reference_generate(stopping_models, prompt, seed):
     ref, ours = stopping_models
     cond, text = prompt
@@ -271,24 +273,27 @@ def test_speech_length_cuts_at_the_ninth_calm_code():
 
 
 @pytest.mark.gpu
-def test_cuda_graph_decoding_equals_eager(models, prompt):
-    _, ours = models
-    cond, text = prompt
+def test_cuda_graph_decoding_equals_eager(perturb, prompt):
+    cpu = perturb(UnifiedVoice(TINY), seed=3).eval()  # no oracle needed: runs where tortoise is absent
+    with torch.no_grad():
+        cpu.mel_head.bias[STOP] += 2.0
     gpu = UnifiedVoice(TINY).eval().cuda()
-    gpu.load_state_dict(ours.state_dict())
+    gpu.load_state_dict(cpu.state_dict())
+    cond, text = prompt
     options = SamplingOptions(num_candidates=5, max_mel_tokens=MAX_CODES)
     graphed = CodeSampler(gpu, cuda_graph=True, window_step=8)
     eager = CodeSampler(gpu, cuda_graph=False, window_step=8)
     for seed in (0, 1):
         runs = [
-            sampler.sample(cond, text, options, torch.Generator("cuda").manual_seed(seed)).codes
+            sampler.sample(cond, text, options, torch.Generator("cuda").manual_seed(seed))
             for sampler in (graphed, eager)
         ]
-        assert torch.equal(runs[0], runs[1])
+        assert torch.equal(runs[0].codes, runs[1].codes)
+        assert runs[0].stopped.any()  # finished rows are handled inside the graph too
     assert graphed._graphs, "no CUDA graph was captured"
     greedy = SamplingOptions(num_candidates=1, greedy=True, max_mel_tokens=MAX_CODES)
     on_gpu = graphed.sample(cond, text, greedy).codes.cpu()
-    on_cpu = CodeSampler(ours).sample(cond, text, greedy).codes
+    on_cpu = CodeSampler(cpu).sample(cond, text, greedy).codes
     assert torch.equal(on_gpu, on_cpu)
 
 

@@ -7,6 +7,8 @@ from evalkit.tortoise.clvp import CLVP, CLVPConfig, prepare_codes
 from evalkit.tortoise.cvvp import CVVP, CVVPConfig
 
 TOLERANCE = 1e-4  # relative
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 STOP = 8193
 
 
