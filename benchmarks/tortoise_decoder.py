@@ -76,6 +76,7 @@ def main() -> None:
     from tortoise.utils.diffusion import space_timesteps as ref_space_timesteps
 
     from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames
+    from evalkit.tortoise.diffusion import reuse_attention_biases
     from evalkit.tortoise.sampler import SamplerOptions, sample_mels
 
     device = torch.device("cuda")
@@ -97,6 +98,8 @@ def main() -> None:
         results["ours_forward_b2_fp32_ms"] = _median_ms(lambda: ours(x2, t, emb2), 10)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             results["ours_forward_b2_bf16_ms"] = _median_ms(lambda: ours(x2, t, emb2), 20)
+            with reuse_attention_biases(ours):  # as inside sample_mels
+                results["ours_forward_b2_bf16_reused_bias_ms"] = _median_ms(lambda: ours(x2, t, emb2), 20)
             x8, emb8 = x.repeat(8, 1, 1), torch.cat([emb, uncond] * 4)
             results["ours_forward_b8_bf16_ms"] = _median_ms(lambda: ours(x8, t, emb8), 10)
             bf16_out = ours(x2, t, emb2).float()
@@ -135,14 +138,15 @@ def main() -> None:
         results["ours_sample_bf16_s"] = _wall_s(lambda: ours_sample(torch.bfloat16, "bf16"))
         results["sample_fp32_vs_ref_rel_err"] = _rel(ours_mel["fp32"], ref_mel["mel"][0])
         results["sample_bf16_vs_fp32_rel_err"] = _rel(ours_mel["bf16"], ours_mel["fp32"])
-        # Four utterances of different lengths decoded together (bf16) vs one after another.
-        items = [latents[0, :n] for n in (500, 420, 350, 280)]
-        generators = [torch.Generator("cuda").manual_seed(s) for s in range(4)]
+        # Four utterances of different lengths decoded together (bf16) vs one after another: ~23 s and ~5 s each.
         options = SamplerOptions(steps=steps, dtype=torch.bfloat16)
-        results["ours_sample_bf16_4items_batched_s"] = _wall_s(
-            lambda: sample_mels(ours, items, voice, generators, options))
-        results["ours_sample_bf16_4items_sequential_s"] = _wall_s(
-            lambda: [sample_mels(ours, [item], voice, [gen], options) for item, gen in zip(items, generators)])
+        for label, sizes in (("long", (500, 420, 350, 280)), ("short", (120, 100, 90, 80))):
+            items = [latents[0, :n] for n in sizes]
+            generators = [torch.Generator("cuda").manual_seed(s) for s in range(4)]
+            results[f"ours_sample_bf16_4{label}_batched_s"] = _wall_s(
+                lambda: sample_mels(ours, items, voice, generators, options))
+            results[f"ours_sample_bf16_4{label}_sequential_s"] = _wall_s(
+                lambda: [sample_mels(ours, [item], voice, [gen], options) for item, gen in zip(items, generators)])
 
         # Vocoder on the sampled mel, fixed noise.
         mel = ours_mel["fp32"][None]

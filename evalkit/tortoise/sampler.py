@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames
-from evalkit.tortoise.diffusion import DiffusionTts, FrameMask
+from evalkit.tortoise.diffusion import DiffusionTts, FrameMask, reuse_attention_biases
 
 TRAINED_STEPS = 4000
 # Ho et al.'s linear schedule is defined for 1000 steps; tortoise stretches it to its step count.
@@ -124,6 +124,18 @@ def _pad_stack(tensors: Sequence[torch.Tensor], frames: int) -> torch.Tensor:
     return torch.cat([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
 
 
+def _code_embeddings(model: DiffusionTts, latents: Sequence[torch.Tensor], voices: torch.Tensor,
+                     lengths: Sequence[int], cond_free: bool) -> torch.Tensor:
+    """Timestep-independent embeddings, computed once per item alone and padded: conditional items first, then
+    (with guidance) their unconditional twins."""
+    frames = max(lengths)
+    code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(voices.device), voices[i:i + 1], n)
+                           for i, (lat, n) in enumerate(zip(latents, lengths))], frames)
+    if cond_free:
+        code_emb = torch.cat([code_emb, model.unconditioned_embeddings(len(latents), frames)])
+    return code_emb
+
+
 @torch.inference_mode()
 def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioning_latent: torch.Tensor,
                 generators: Sequence[torch.Generator], options: SamplerOptions = SamplerOptions()) -> list[torch.Tensor]:
@@ -136,32 +148,28 @@ def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioni
     """
     if len(generators) != len(latents):
         raise ValueError(f"need one generator per item: {len(latents)} items, {len(generators)} generators")
-    device = next(model.parameters()).device
+    device, items, channels = next(model.parameters()).device, len(latents), model.config.in_channels
     schedule = SpacedSchedule(options.steps)
-    voices = conditioning_latent.to(device).expand(len(latents), -1)
     lengths = [diffusion_output_frames(lat.reshape(-1, lat.shape[-1]).shape[0]) for lat in latents]
     frames = max(lengths)
-    code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(device), voices[i:i + 1], n)
-                           for i, (lat, n) in enumerate(zip(latents, lengths))], frames)
+    code_emb = _code_embeddings(model, latents, conditioning_latent.to(device).expand(items, -1), lengths,
+                                options.cond_free)
     mask = FrameMask.from_lengths(lengths, frames, device)
-    model_mask = mask
-    if options.cond_free:  # conditional and unconditional passes as one batch
-        code_emb = torch.cat([code_emb, model.unconditioned_embeddings(len(latents), frames)])
-        model_mask = None if mask is None else mask.repeat(2)
-    channels = model.config.in_channels
+    model_mask = mask.repeat(2) if mask is not None and options.cond_free else mask
+    autocast = torch.autocast(device.type, dtype=options.dtype) if options.dtype != torch.float32 else nullcontext()
     x = _pad_stack([_draw(g, n, channels, device) * options.temperature for g, n in zip(generators, lengths)], frames)
-    autocast = (torch.autocast(device.type, dtype=options.dtype) if options.dtype != torch.float32 else nullcontext())
-    for i in reversed(range(len(schedule))):
-        timestep = torch.full((1,), schedule.timesteps[i], device=device)
-        with autocast:
+    with reuse_attention_biases(model), autocast:
+        for i in reversed(range(len(schedule))):
+            timestep = torch.full((1,), schedule.timesteps[i], device=device)
             out = model(torch.cat([x, x]) if options.cond_free else x, timestep, code_emb, model_mask).float()
-        eps, variance_values = out[:len(latents), :channels], out[:len(latents), channels:]
-        if options.cond_free:
-            k = options.cond_free_k * (1 - i / len(schedule))
-            eps = (1 + k) * eps - k * out[len(latents):, :channels]
-        noise = None if i == 0 else _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)], frames)
-        x = schedule.step(i, x, eps, variance_values, noise)
-        if mask is not None:
-            x = x * mask.valid
+            eps, variance_values = out[:items, :channels], out[:items, channels:]
+            if options.cond_free:
+                k = options.cond_free_k * (1 - i / len(schedule))
+                eps = (1 + k) * eps - k * out[items:, :channels]
+            noise = None if i == 0 else _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)],
+                                                   frames)
+            x = schedule.step(i, x, eps, variance_values, noise)
+            if mask is not None:
+                x = x * mask.valid
     mels = denormalize_tacotron_mel(x)
     return [mel[:, :n] for mel, n in zip(mels, lengths)]
