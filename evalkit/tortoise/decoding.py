@@ -235,10 +235,11 @@ class CodeSampler:
     def _state(self, batch: int, max_codes: int, slots: int) -> _BatchState:
         cache = self._cache
         if cache is None or cache.batch < batch or cache.slots < slots:
-            # Grow the one cache every batch state views; graphs point at the old one, so drop them.
+            # Grow the one cache every batch state views; graphs point at the old one, so drop them
+            # and their memory pool (a pool handle must not outlive every graph that used it).
             rows = max(batch, cache.batch if cache else 0)
             capacity = max(self._window(slots), cache.slots if cache else 0)
-            self._cache = self._states = self._graphs = None  # free before allocating
+            self._cache = self._states = self._graphs = self._pool = None  # free before allocating
             self._cache = self.model.gpt.new_cache(rows, capacity)
             self._states, self._graphs = {}, {}
         key = (batch, max_codes)

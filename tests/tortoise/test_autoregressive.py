@@ -291,6 +291,10 @@ def test_cuda_graph_decoding_equals_eager(perturb, prompt):
         assert torch.equal(runs[0].codes, runs[1].codes)
         assert runs[0].stopped.any()  # finished rows are handled inside the graph too
     assert graphed._graphs, "no CUDA graph was captured"
+    # A larger batch grows the cache, which drops and re-captures the graphs.
+    more = SamplingOptions(num_candidates=9, max_mel_tokens=MAX_CODES)
+    runs = [s.sample(cond, text, more, torch.Generator("cuda").manual_seed(2)).codes for s in (graphed, eager)]
+    assert torch.equal(runs[0], runs[1])
     greedy = SamplingOptions(num_candidates=1, greedy=True, max_mel_tokens=MAX_CODES)
     on_gpu = graphed.sample(cond, text, greedy).codes.cpu()
     on_cpu = CodeSampler(cpu).sample(cond, text, greedy).codes
