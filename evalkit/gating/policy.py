@@ -14,8 +14,9 @@ baselines/<suite>/policy.yaml, often written by `evalkit gate calibrate`:
       duration_ratio: {gate: false}
 
 A summary's tolerance is max(abs, rel * |baseline value|); an entry replaces the
-default entirely (fields it omits are zero). Entries are added to the built-in ones
-for rtf/throughput/latency (override them by name, or switch with {gate: false}).
+default entirely (fields it omits are zero). A file's entries are added to the
+built-in ones (DEFAULT_SUMMARIES: timings, per-tag WER, the wer_sub/del/ins split),
+which it can override by name.
 """
 from __future__ import annotations
 
@@ -48,12 +49,24 @@ class Tolerance:
 
 
 # Without a policy file: half a point of an error rate or 5% of the baseline,
-# whichever is larger, for quality summaries; timings vary between machines of one
+# whichever is larger, for quality summaries. Timings vary between machines of one
 # model and between runs far more than quality does (shared CI runners, clocks,
 # thermal state), so only a 25% slowdown that the interval confirms fails a gate.
-# Two percent of items failing means the candidate is broken, not worse.
+# Per-tag WERs are over small subsets: twice the slack. The wer_sub/del/ins split of
+# wer is shown, not gated: wer itself is, and gating its parts too would multiply the
+# chances of a false alarm. Two percent of items failing means the candidate is
+# broken, not worse. Stochastic systems should calibrate (evalkit gate calibrate).
 DEFAULT_TOLERANCE = Tolerance(abs=0.005, rel=0.05)
 DEFAULT_TIMING_TOLERANCE = Tolerance(rel=0.25)
+DEFAULT_SUMMARIES = {
+    "rtf": DEFAULT_TIMING_TOLERANCE,
+    "throughput": DEFAULT_TIMING_TOLERANCE,
+    "latency": DEFAULT_TIMING_TOLERANCE,
+    "wer[*]": Tolerance(abs=0.01, rel=0.1),
+    "wer_sub": Tolerance(gate=False),
+    "wer_del": Tolerance(gate=False),
+    "wer_ins": Tolerance(gate=False),
+}
 DEFAULT_MAX_FAILURE_RATE = 0.02
 CONFIDENCE = 0.95
 
@@ -61,9 +74,7 @@ CONFIDENCE = 0.95
 @dataclass(frozen=True)
 class Policy:
     default: Tolerance = DEFAULT_TOLERANCE
-    summaries: Mapping[str, Tolerance] = field(default_factory=lambda: {
-        "rtf": DEFAULT_TIMING_TOLERANCE, "throughput": DEFAULT_TIMING_TOLERANCE, "latency": DEFAULT_TIMING_TOLERANCE,
-    })
+    summaries: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_SUMMARIES))
     required: tuple[str, ...] | None = None  # metric names; None: every metric the baseline has
     max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
     suite: str | None = None  # when set, the policy refuses candidates of other suites
@@ -140,9 +151,9 @@ def policy_from_json(data: Any, source: str) -> Policy:
         raise EvalkitError(f"{source}: need 0 <= max_failure_rate <= 1, resamples >= 2000, 0.5 <= confidence < 1")
     return Policy(
         default=_tolerance(data.get("default", DEFAULT_TOLERANCE.to_json()), f"{source}: default"),
-        # Entries add to (and override) the built-in timing entries, so a policy that
-        # only names wer does not silently gate RTF at quality tolerances.
-        summaries={**Policy().summaries, **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
+        # Entries add to (and override) the built-in ones, so a policy that only
+        # names wer does not silently gate RTF at quality tolerances.
+        summaries={**DEFAULT_SUMMARIES, **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
         required=None if required is None else tuple(required),
         max_failure_rate=rate,
         suite=data.get("suite"),
