@@ -101,7 +101,7 @@ class ConditioningEncoder(nn.Module):
         self.attn = nn.Sequential(*(ChannelAttentionBlock(dim, heads) for _ in range(blocks)))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.attn(self.init(mel))[:, :, 0]
+        return self.attn(self.init(mel.to(self.init.weight.dtype)))[:, :, 0]
 
 
 class PositionEmbedding(nn.Module):

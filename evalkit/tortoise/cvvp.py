@@ -83,6 +83,7 @@ class CVVP(nn.Module):
 
     def forward(self, mel_cond: torch.Tensor, speech_codes: torch.Tensor) -> torch.Tensor:
         """Scores (batch,) for conditioning mels (batch, 80, frames) paired with codes (batch, L)."""
+        mel_cond = mel_cond.to(self.cond_emb[0].weight.dtype)
         cond = self.conditioning_transformer(self.cond_emb(mel_cond).transpose(1, 2))
         speech = self.speech_transformer(self.speech_emb(speech_codes).transpose(1, 2))
         cond_latent = F.normalize(self.to_conditioning_latent(cond), dim=-1)
