@@ -75,13 +75,15 @@ def build_compare(base: RunData, cand: RunData, catalog: AudioCatalog) -> Compar
     same_suite = base.suite_key == cand.suite_key
     results = tuple(compare_summary(n, base.snapshot, cand.snapshot, SIGNIFICANCE)
                     for n in ordered_summaries(base.snapshot)) if same_suite else ()
-    def shared(name: str) -> bool:
-        return bool(base.snapshot.terms.get(name, {}).keys() & cand.snapshot.terms.get(name, {}).keys())
+    def rankable(name: str) -> bool:  # both runs have per-item values, and worse is defined
+        shared = base.snapshot.terms.get(name, {}).keys() & cand.snapshot.terms.get(name, {}).keys()
+        return bool(shared) and base.direction(name) is not None
 
-    # The suite's main summary, or the first per-item summary both runs have values of.
-    main = next((n for n in [base.main_metric, *base.item_columns()] if shared(n)), base.main_metric)
+    # The suite's main summary, else the first summary that can rank items.
+    names = [base.main_metric, *base.item_columns(), *ordered_summaries(base.snapshot)]
+    main = next((n for n in names if rankable(n)), base.main_metric)
     deltas = item_deltas(base.snapshot.terms.get(main, {}), cand.snapshot.terms.get(main, {})) if same_suite else {}
-    sign = 1.0 if base.direction(main) else -1.0  # badness = -delta when higher is better
+    sign = 1.0 if base.direction(main) else -1.0  # badness: -delta when higher is better, else delta
     by_badness = sorted(deltas, key=lambda i: -sign * deltas[i], reverse=True)
     regressed = [i for i in by_badness if -sign * deltas[i] > 0][:TOP_ITEMS]
     improved = [i for i in reversed(by_badness) if -sign * deltas[i] < 0][:TOP_ITEMS]

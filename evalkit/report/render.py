@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evalkit import __version__
-from evalkit.report.audio import AudioCatalog
+from evalkit.report.audio import EMBED_BUDGET_BYTES, AudioCatalog
 from evalkit.report.leaderboard import Cell, cell, leaderboards
 from evalkit.report.runs import RunData, load_run_data
 from evalkit.summary import ARROW, ordered_names
@@ -118,7 +118,8 @@ def destination(out: str | Path | None, bundle: str | Path | None, default_name:
     return page, None
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, bundle: str | Path | None = None) -> Path:
+def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, bundle: str | Path | None = None,
+                 embed_budget: int = EMBED_BUDGET_BYTES) -> Path:
     """Leaderboard(s) and one page per run, as one HTML file (or a folder with --bundle)."""
     from evalkit.report.items import run_item_table
     from evalkit.report.plots import leaderboard_rtf, run_figures
@@ -126,7 +127,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
     runs = [load_run_data(d) for d in run_dirs]
     suites = sorted({r.info["suite"]["name"] for r in runs})
     page_path, bundle_dir = destination(out, bundle, "-".join(suites) + "-" + "-".join(sorted({r.system for r in runs})))
-    catalog = AudioCatalog(page_path.parent, bundle_dir)
+    catalog = AudioCatalog(page_path.parent, bundle_dir, embed_budget)
     anchors = [f"run-{i}" for i in range(len(runs))]
     tables = {}
     pages = []
@@ -144,7 +145,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
 
 
 def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str | Path | None = None,
-                  bundle: str | Path | None = None) -> Path:
+                  bundle: str | Path | None = None, embed_budget: int = EMBED_BUDGET_BYTES) -> Path:
     """The A/B page of two runs of one suite."""
     from evalkit.gating.decision import provenance_differences
     from evalkit.report.compare import VERDICT_LABELS, build_compare
@@ -152,7 +153,7 @@ def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str 
 
     base, cand = load_run_data(baseline_dir), load_run_data(candidate_dir)
     page_path, bundle_dir = destination(out, bundle, f"compare-{base.info['run_id']}-vs-{cand.info['run_id']}")
-    catalog = AudioCatalog(page_path.parent, bundle_dir)
+    catalog = AudioCatalog(page_path.parent, bundle_dir, embed_budget)
     view = build_compare(base, cand, catalog)
     changed = provenance_differences(
         {"system": base.info["system"], "git": base.info.get("git"), "protocol": base.info.get("protocol"),

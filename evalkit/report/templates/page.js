@@ -66,7 +66,7 @@
       if (op[0] === "=") line.appendChild(el("span", null, op[1]));
       else if (op[0] === "D") line.appendChild(el("del", null, op[1]));
       else if (op[0] === "I") line.appendChild(el("ins", null, op[1]));
-      else if (op[0] === "S") { line.appendChild(el("del", null, op[1])); line.appendChild(el("ins", null, op[2])); }
+      else if (op[0] === "S") { line.appendChild(el("del", null, op[1])); line.appendChild(document.createTextNode(" ")); line.appendChild(el("ins", null, op[2])); }
       line.appendChild(document.createTextNode(" "));
     });
     return line;
@@ -114,7 +114,7 @@
   }
 
   function ItemTable(host) {
-    this.spec = JSON.parse(document.getElementById(host.dataset.table).textContent);
+    this.spec = JSON.parse(document.getElementById("data-" + host.dataset.table).textContent);
     this.host = host;
     this.page = 0;
     this.sortCol = null;
