@@ -18,13 +18,15 @@ MAX_INITIAL_TIMESTAMP_S = 1.0
 
 
 class OpenAIWhisper(WhisperBackend):
-    def __init__(self, options: AsrOptions, checkpoint: Path, device: str) -> None:
+    def __init__(self, options: AsrOptions, model, device: str) -> None:
+        """`model`: a loaded ``whisper.model.Whisper`` on `device`."""
         super().__init__(options)
-        import whisper
         from whisper.tokenizer import get_tokenizer
 
         self.device = device
-        self.model = whisper.load_model(str(checkpoint), device=device)  # torch.load(weights_only=True)
+        self.model = model
+        if options.compute_type == "float16":
+            half_weights(model)
         self.tokenizer = get_tokenizer(
             self.model.is_multilingual, num_languages=self.model.num_languages, language=options.language, task="transcribe"
         )
@@ -181,6 +183,26 @@ class FasterWhisper(WhisperBackend):
         return max(below or candidates, key=lambda c: c.avg_logprob)
 
 
+def half_weights(model) -> None:
+    """Store the Linear and Conv1d weights in float16.
+
+    With fp16=True openai-whisper casts these float32 weights to float16 in every
+    forward; storing them cast gives the same values (results are bit-identical) and
+    decodes about 1.8x faster on large models (REFERENCE-TIMINGS.md: 184 -> 327
+    audio-seconds per second at batch 32 on an H200). Embeddings and LayerNorms stay
+    float32, where whisper adds or normalizes in float32."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d)):
+            for param in module.parameters(recurse=False):
+                param.data = param.data.half()
+
+
 def load_backend(options: AsrOptions, weights_path: Path, device: str) -> WhisperBackend:
-    cls = OpenAIWhisper if options.backend == "openai-whisper" else FasterWhisper
-    return cls(options, weights_path, device)
+    if options.backend == "openai-whisper":
+        import whisper
+
+        model = whisper.load_model(str(weights_path), device=device)  # torch.load(weights_only=True)
+        return OpenAIWhisper(options, model, device)
+    return FasterWhisper(options, weights_path, device)

@@ -139,3 +139,13 @@ def test_bad_options_are_clear_errors():
         AsrOptions(backend="nemo")
     with pytest.raises(ValueError, match="no option"):
         WerMetric(beam=5)
+
+
+@pytest.mark.parametrize("metric", ["wer_openai", "wer_faster"])
+def test_batched_decoding_matches_the_library_transcribe(metric, espeak_paths, request):
+    from evalkit.audio import load_audio_at
+
+    backend = request.getfixturevalue(metric).asr.backend()
+    clips = [load_audio_at(p, 16_000) for p in espeak_paths[:2]]
+    batched = [t.text.strip() for t in transcribe_batch(backend, clips)]
+    assert batched == [backend.transcribe_long(c).strip() for c in clips]
