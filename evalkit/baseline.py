@@ -28,6 +28,14 @@ def baselines_root() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "baselines"
 
 
+def default_name(snap: Snapshot) -> str:
+    """`<system>` or `<system>-<preset>`: the name `baseline save` and `gate` use when
+    none is given, so a suite's baselines read as its leaderboard (espeak, tortoise-fast)."""
+    preset = (snap.system.get("options") or {}).get("preset")
+    name = str(snap.system.get("name")) + (f"-{preset}" if preset else "")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
 def baseline_path(suite: str, name: str, root: Path | None = None) -> Path:
     if not NAME_PATTERN.match(name):
         raise EvalkitError(f"baseline name {name!r}: use letters, digits, '.', '_' and '-' only")
@@ -57,15 +65,15 @@ def dumps(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def save_baseline(run_dir: str | Path, name: str, root: Path | None = None, force: bool = False) -> Path:
-    """Snapshot a finished run into baselines/<suite>/<name>.json."""
+def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | None = None, force: bool = False) -> Path:
+    """Snapshot a finished run into baselines/<suite>/<name>.json (name: default_name)."""
     from evalkit.cache import atomic_write_bytes
 
     snap = snapshot_run(run_dir)
     if not snap.counts.get("complete"):
         raise EvalkitError(f"{run_dir}: unfinished run ({snap.counts.get('n_done')} of {snap.counts.get('n_items')} "
                            "items); finish it before blessing it as a baseline")
-    path = baseline_path(snap.suite["name"], name, root)
+    path = baseline_path(snap.suite["name"], name or default_name(snap), root)
     if path.exists() and not force:
         raise EvalkitError(f"{path} exists; pass --force to replace it (the old one stays in git history)")
     atomic_write_bytes(path, dumps(snap.to_json()).encode())

@@ -15,7 +15,7 @@ def register(sub) -> None:
         "as baselines/<suite>/NAME.json. Commit the file to bless it.",
     )
     save.add_argument("run_dir", metavar="RUN_DIR")
-    save.add_argument("--name", required=True, help="baseline name, e.g. the system (espeak, tortoise-fast)")
+    save.add_argument("--name", help="baseline name (default: <system> or <system>-<preset>, e.g. espeak, tortoise-fast)")
     save.add_argument("--dir", help="baselines folder (default: the repository's baselines/ or $EVALKIT_BASELINES)")
     save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
     save.set_defaults(func=save_command)

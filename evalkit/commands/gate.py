@@ -1,6 +1,6 @@
 """`evalkit gate`: fail CI when a candidate run regresses against a baseline.
 
-    evalkit gate --baseline NAME|FILE|RUN_DIR --candidate RUN_DIR [--policy FILE] [--junit FILE]
+    evalkit gate --candidate RUN_DIR [--baseline NAME|FILE|RUN_DIR] [--policy FILE] [--junit FILE]
     evalkit gate calibrate RUN_DIR... [--out POLICY.yaml] [--margin 2]
 
 Exit codes: 0 pass, 1 regression, 2 not comparable or incomplete.
@@ -18,13 +18,14 @@ def register(sub) -> None:
         description="Paired bootstrap comparison of a candidate run against a baseline, summary by summary. "
         "Exit 0 pass, 1 regression, 2 not comparable or incomplete. See docs/ci.md.",
     )
-    p.add_argument("--baseline", help="saved baseline name (baselines/<suite>/NAME.json), baseline file, or run directory")
+    p.add_argument("--baseline", help="saved baseline name (baselines/<suite>/NAME.json), baseline file, or run directory "
+                   "(default: the candidate's <system> or <system>-<preset>)")
     p.add_argument("--candidate", help="run directory to judge")
     p.add_argument("--policy", help="policy YAML (default: baselines/<suite>/policy.yaml if present, else built-in)")
     p.add_argument("--junit", help="also write JUnit XML here (one testcase per summary)")
     p.add_argument("--out", help="gate.json path (default: <candidate>/gate.json)")
     p.set_defaults(func=run_gate)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions = p.add_subparsers(dest="action", metavar="[calibrate]")
     cal = actions.add_parser(
         "calibrate", parents=[output_flags()], help="derive tolerances from repeated runs of one checkpoint",
         description="Given runs of the same system and checkpoint that differ only in seed, measure how much "
@@ -33,7 +34,8 @@ def register(sub) -> None:
     )
     cal.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
     cal.add_argument("--out", help="policy YAML to write (default: print it)")
-    cal.add_argument("--margin", type=float, default=2.0, help="tolerance = margin x largest observed |delta| (default 2)")
+    cal.add_argument("--margin", type=float, default=2.0,
+                     help="tolerance = margin x noise floor (largest |delta| or standard error over run pairs; default 2)")
     cal.add_argument("--policy", help="policy to start from (failure rate, required metrics, other entries)")
     cal.set_defaults(func=run_calibrate)
 
@@ -49,18 +51,18 @@ def _policy(path: str | None, suite: str):
 def run_gate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from evalkit.baseline import resolve
+    from evalkit.baseline import default_name, resolve
     from evalkit.gating.decision import gate
     from evalkit.gating.outputs import GATE_FILE, gate_json, markdown, write_outputs
     from evalkit.gating.snapshot import snapshot_run
     from evalkit.types import EvalkitError
 
-    if not args.baseline or not args.candidate:
-        raise EvalkitError("gate needs --baseline and --candidate (or: evalkit gate calibrate RUN_DIR...)")
+    if not args.candidate:
+        raise EvalkitError("gate needs --candidate RUN_DIR (or: evalkit gate calibrate RUN_DIR...)")
     if not Path(args.candidate).is_dir():
         raise EvalkitError(f"--candidate {args.candidate}: not a run directory")
     candidate = snapshot_run(args.candidate)
-    baseline = resolve(args.baseline, candidate.suite.get("name"))
+    baseline = resolve(args.baseline or default_name(candidate), candidate.suite.get("name"))
     result = gate(baseline, candidate, _policy(args.policy, candidate.suite.get("name")))
     write_outputs(result, Path(args.out) if args.out else Path(args.candidate) / GATE_FILE,
                   Path(args.junit) if args.junit else None)

@@ -59,6 +59,7 @@ class GateResult:
     policy: Policy
     problems: tuple[Problem, ...]
     results: tuple[SummaryResult, ...]
+    warnings: tuple[str, ...] = ()  # what the gate could not judge, without failing it
 
     @property
     def status(self) -> str:
@@ -105,6 +106,8 @@ def provenance_differences(a: Any, b: Any, path: str = "") -> list[str]:
         for key in sorted(keys, key=str):
             out += provenance_differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
         return out
+    if (a is None) != (b is None) and isinstance(a if b is None else b, Mapping):
+        return [f"{path}: {'absent' if a is None else 'present'} vs {'absent' if b is None else 'present'}"]
     return [] if a == b else [f"{path or 'value'}: {a!r} vs {b!r}"]
 
 
@@ -199,4 +202,14 @@ def gate(base: Snapshot, cand: Snapshot, policy: Policy) -> GateResult:
     problems = tuple(run_checks(base, cand, policy))
     same_suite = suite_identity(base) == suite_identity(cand)  # else items do not pair at all
     results = tuple(compare_summary(n, base, cand, policy) for n in ordered_summaries(base)) if same_suite else ()
-    return GateResult(base, cand, policy, problems, results)
+    return GateResult(base, cand, policy, problems, results, tuple(unjudged_metrics(base, cand, policy, results)))
+
+
+def unjudged_metrics(base: Snapshot, cand: Snapshot, policy: Policy, results) -> Iterator[str]:
+    """Required metrics present in both runs of which no summary was judged: a PASS
+    must not be read as "WER did not regress" when WER could not be compared."""
+    judged = {r.metric for r in results if r.verdict in (PASS, IMPROVED, REGRESSION)}
+    for name in required_metrics(base, policy):
+        if name in base.metrics and name in cand.metrics and name not in judged:
+            reasons = sorted({r.reason for r in results if r.metric == name and r.reason})
+            yield f"required metric {name!r}: no summary could be judged ({'; '.join(reasons) or 'no summaries'})"

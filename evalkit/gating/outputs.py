@@ -4,7 +4,7 @@ gate.json (schema version 1):
     schema_version, status (pass | regression | not comparable | incomplete), exit_code,
     created, suite {name, version, content_hash}, baseline / candidate {source, run_id,
     system, checkpoints, git, machine}, policy {source, ...the policy as applied},
-    problems [{kind, message}], results [{summary, metric, higher_is_better, n_shared,
+    problems [{kind, message}], warnings [text], results [{summary, metric, higher_is_better, n_shared,
     baseline, candidate, delta, ci95, tolerance, verdict, reason}]
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ def gate_json(result: GateResult) -> dict[str, Any]:
         "candidate": _side(result.candidate),
         "policy": {"source": result.policy.source, **result.policy.to_json()},
         "problems": [{"kind": p.kind, "message": p.message} for p in result.problems],
+        "warnings": list(result.warnings),
         "results": [r.to_json() for r in result.results],
     }
 
@@ -72,8 +73,9 @@ def markdown(result: GateResult) -> str:
         f"baseline `{_md(base.label)}` · candidate `{_md(cand.label)}` · policy {_md(result.policy.source)}",
         "",
     ]
-    if result.problems:
-        lines += [f"- **{p.kind}**: {_md(p.message)}" for p in result.problems] + [""]
+    if result.problems or result.warnings:
+        lines += [f"- **{p.kind}**: {_md(p.message)}" for p in result.problems]
+        lines += [f"- warning: {_md(w)}" for w in result.warnings] + [""]
     if result.results:
         lines += ["| metric | baseline | candidate | Δ | 95% CI of Δ | tolerance | verdict |",
                   "|---|---:|---:|---:|---|---:|---|"]
@@ -99,6 +101,8 @@ def junit_xml(result: GateResult) -> str:
     checks = ET.SubElement(ts, "testcase", classname=classname, name="run checks", time="0")
     for p in result.problems:
         ET.SubElement(checks, "error", message=f"{p.kind}: {p.message}", type=p.kind.replace(" ", "_"))
+    if result.warnings:
+        ET.SubElement(checks, "system-err").text = "\n".join(result.warnings)
     for r in result.results:
         case = ET.SubElement(ts, "testcase", classname=classname, name=r.summary, time="0")
         p = r.paired

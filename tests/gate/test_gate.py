@@ -52,8 +52,10 @@ def test_truncated_audio_regresses_and_names_the_metric(base, truncated, tmp_pat
     found = verdicts(truncated)
     assert found["truncation_rate"] == "regression" and found["duration_log_error"] == "regression"
     assert "**REGRESSION**" in out and "truncation_rate" in out
-    # Audio-dir runs time nothing: RTF has no items to pair, so it is not judged.
+    # Audio-dir runs time nothing: RTF has no items to pair, so it is not judged, and
+    # the gate says so rather than letting the PASS rows speak for it.
     assert found["rtf"] == "skipped"
+    assert any(w.startswith("required metric 'rtf': no summary could be judged") for w in gate_json(truncated)["warnings"])
     suite = ET.parse(junit).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert set(cases) == {"run checks", *found}
@@ -155,10 +157,11 @@ def test_saved_baseline_gates_like_its_run_and_brings_the_suite_policy(base, tru
     monkeypatch.setenv("EVALKIT_BASELINES", str(tmp_path / "baselines"))
     from evalkit.cli import main
 
-    assert main(["baseline", "save", str(base), "--name", "seeded", "-q"]) == 0
-    saved = tmp_path / "baselines" / "smoke" / "seeded.json"
+    assert main(["baseline", "save", str(base), "-q"]) == 0
+    saved = tmp_path / "baselines" / "smoke" / "seeded-espeak.json"  # named after the system
     assert saved.is_file() and saved.stat().st_size < 50_000
-    assert main(["baseline", "save", str(base), "--name", "seeded", "-q"]) == 2  # exists: needs --force
+    assert main(["baseline", "save", str(base), "-q"]) == 2  # exists: needs --force
+    assert main(["baseline", "save", str(base), "--name", "seeded", "-q"]) == 0
     code, _ = gate_cli("--baseline", str(base), "--candidate", str(truncated))
     from_run = gate_json(truncated)["results"]
     code_named, _ = gate_cli("--baseline", "seeded", "--candidate", str(truncated))
@@ -170,6 +173,9 @@ def test_saved_baseline_gates_like_its_run_and_brings_the_suite_policy(base, tru
     code, out = gate_cli("--baseline", "seeded", "--candidate", str(truncated))
     assert code == 0, out
     assert gate_json(truncated)["policy"]["source"].endswith("smoke/policy.yaml")
+    # Without --baseline, the candidate's system names it: seeded-espeak.json.
+    again = gate_cli("--candidate", str(base))
+    assert again[0] == 0 and "baseline `seeded-espeak/seeded-1`" in again[1]
 
 
 def test_unknown_baseline_name_lists_the_saved_ones(base, tmp_path, monkeypatch, capsys):
