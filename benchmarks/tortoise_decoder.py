@@ -132,6 +132,9 @@ def main() -> None:
             ours_mel[key] = sample_mels(ours, [latents[0]], voice, [torch.Generator("cuda").manual_seed(seed)],
                                         options)[0]
 
+        eager = SamplerOptions(steps=steps, dtype=torch.bfloat16, cuda_graph=False)
+        results["ours_sample_bf16_eager_s"] = _wall_s(lambda: sample_mels(
+            ours, [latents[0]], voice, [torch.Generator("cuda").manual_seed(seed)], eager))
         ours_sample(torch.float32, "fp32")  # warm-up
         results["ours_sample_fp32_s"] = _wall_s(lambda: ours_sample(torch.float32, "fp32"))
         ours_sample(torch.bfloat16, "bf16")
@@ -147,6 +150,8 @@ def main() -> None:
                 lambda: sample_mels(ours, items, voice, generators, options))
             results[f"ours_sample_bf16_4{label}_sequential_s"] = _wall_s(
                 lambda: [sample_mels(ours, [item], voice, [gen], options) for item, gen in zip(items, generators)])
+            results[f"ours_sample_bf16_4{label}_sequential_eager_s"] = _wall_s(
+                lambda: [sample_mels(ours, [item], voice, [gen], eager) for item, gen in zip(items, generators)])
 
         # Vocoder on the sampled mel, fixed noise.
         mel = ours_mel["fp32"][None]

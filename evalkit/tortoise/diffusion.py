@@ -190,11 +190,11 @@ class AttentionBlock(nn.Module):
         q, k, v = qkv.permute(2, 0, 1, 4, 3).contiguous().unbind(0)
         if mask is None:
             h = self._attend(q, k, v)
-        else:  # one call per distinct length, on that length's frames only: no padded keys, no mask
+        else:  # each item on its own valid frames: no padded keys, no mask (basic slicing: graph-capturable)
             h = torch.zeros_like(q)
-            for n in sorted(set(mask.lengths)):
-                items = [i for i, length in enumerate(mask.lengths) if length == n]
-                h[items, :, :n] = self._attend(q[items, :, :n], k[items, :, :n], v[items, :, :n])
+            for i, n in enumerate(mask.lengths):
+                item = (slice(i, i + 1), slice(None), slice(0, n))
+                h[item] = self._attend(q[item].contiguous(), k[item].contiguous(), v[item].contiguous())
         return x + self.proj_out(h.transpose(2, 3).reshape(batch, channels, frames))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -226,8 +226,17 @@ def test_official_size_keys_parameters_and_forward():
                ref(x, t, precomputed_aligned_embeddings=emb, conditioning_free=True))
 
 
+@pytest.fixture
+def exact_float32():
+    """Plain float32 on the GPU (cuDNN would use TF32): lets GPU tests compare code paths at 1e-4."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @pytest.mark.gpu
-def test_gpu_float32_matches_cpu_and_bfloat16_stays_close(models, inputs):
+def test_gpu_float32_matches_cpu_and_bfloat16_stays_close(models, inputs, exact_float32):
     import copy
 
     _, ours = models
@@ -238,17 +247,32 @@ def test_gpu_float32_matches_cpu_and_bfloat16_stays_close(models, inputs):
         emb = gpu.aligned_embeddings(inputs["latents"].cuda(), voice.cuda(), FRAMES)
         x = inputs["x"].cuda()
         fp32 = gpu(x, t, emb)
-        # cuDNN convolutions use TF32 by default (~3e-4 relative)
-        _close(fp32.cpu(), ours(inputs["x"], t.cpu(), emb.cpu()), rtol=3e-3)
+        _close(fp32.cpu(), ours(inputs["x"], t.cpu(), emb.cpu()))
         with torch.autocast("cuda", dtype=torch.bfloat16):
             bf16 = gpu(x, t, emb).float()
     forward_error = ((bf16 - fp32).norm() / fp32.norm()).item()
 
-    def sample(dtype):
+    def sample(dtype, cuda_graph=True):
         g = torch.Generator("cuda").manual_seed(9)
-        return sample_mels(gpu, [inputs["latents"][0]], voice, [g], SamplerOptions(steps=10, dtype=dtype))[0]
+        options = SamplerOptions(steps=10, dtype=dtype, cuda_graph=cuda_graph)
+        return sample_mels(gpu, [inputs["latents"][0]], voice, [g], options)[0]
 
     reference, reduced = sample(torch.float32), sample(torch.bfloat16)
     sample_error = ((reduced - reference).norm() / reference.norm()).item()
     print(f"bf16 vs fp32: forward {forward_error:.2e}, 10-step mel {sample_error:.2e}")
     assert forward_error < 3e-2 and sample_error < 5e-2
+    _close(sample(torch.float32, cuda_graph=False), reference)  # the graph replays the same computation
+
+
+@pytest.mark.gpu
+def test_gpu_graphed_batch_of_different_lengths_equals_items_alone(models, inputs, exact_float32):
+    import copy
+
+    gpu = copy.deepcopy(models[1]).cuda()
+    latents = [inputs["latents"][0], inputs["latents"][0, :13] * 0.5]
+    voice = torch.randn(2, 2 * TINY_DIFFUSION.model_channels, generator=torch.Generator().manual_seed(2))
+    options = SamplerOptions(steps=4)
+    together = sample_mels(gpu, latents, voice, [torch.Generator("cuda").manual_seed(s) for s in (1, 2)], options)
+    for i, seed in enumerate((1, 2)):
+        [alone] = sample_mels(gpu, [latents[i]], voice[i:i + 1], [torch.Generator("cuda").manual_seed(seed)], options)
+        _close(together[i], alone)
