@@ -82,7 +82,8 @@ def _as_batch(wav: torch.Tensor) -> torch.Tensor:
     if wav.dim() == 1:
         wav = wav[None]
     if wav.dim() != 2:
-        raise ValueError(f"expected a waveform shaped (samples,), (batch, samples) or (batch, 1, samples); got {tuple(wav.shape)}")
+        raise ValueError("expected a waveform shaped (samples,), (batch, samples) or (batch, 1, samples); "
+                         f"got {tuple(wav.shape)}")
     return wav.float()
 
 
@@ -155,7 +156,9 @@ def ar_conditioning_mels(clips: Sequence[torch.Tensor], generator: torch.Generat
 
 
 def diffusion_conditioning_mels(clips: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Voice clips (each (samples,) or (1, samples) at 22.05 kHz) -> (1, clips, 100, 401) for `DiffusionTts.conditioning_latent`.
+    """Voice clips (each (samples,) or (1, samples) at 22.05 kHz) -> (1, clips, 100, 401).
+
+    The input of `DiffusionTts.conditioning_latent`.
 
     Each clip is resampled to 24 kHz and its first 102400 samples are used (zero-padded when shorter).
     """

@@ -98,7 +98,8 @@ class DiscreteVAE(nn.Module):
         pad = (config.kernel_size - 1) // 2
         stages = [nn.Sequential(nn.Conv1d(w_in, w_out, config.kernel_size, stride=2, padding=pad), nn.ReLU())
                   for w_in, w_out in zip(widths[:-1], widths[1:])]
-        self.encoder = nn.Sequential(*stages, *(ResBlock(config.innermost_dim) for _ in range(config.num_resnet_blocks)),
+        blocks = [ResBlock(config.innermost_dim) for _ in range(config.num_resnet_blocks)]
+        self.encoder = nn.Sequential(*stages, *blocks,
                                      nn.Conv1d(config.innermost_dim, config.codebook_dim, 1))
         self.codebook = Codebook(config.codebook_dim, config.num_tokens)
 

@@ -90,7 +90,8 @@ class SpacedSchedule:
             "posterior_mean_coef2": (1.0 - alphas_cumprod_prev) * np.sqrt(1.0 - betas) / (1.0 - alphas_cumprod),
         }
         # The reference applies these as float32 tensors; Python floats of float32 values multiply identically.
-        self.coefficients = {name: [float(v) for v in values.astype(np.float32)] for name, values in coefficients.items()}
+        self.coefficients = {name: [float(v) for v in values.astype(np.float32)]
+                             for name, values in coefficients.items()}
 
     def __len__(self) -> int:
         return len(self.timesteps)
@@ -155,7 +156,8 @@ def _code_embeddings(model: DiffusionTts, latents: Sequence[torch.Tensor], voice
     """Timestep-independent embeddings, computed once per item alone and padded: conditional items first, then
     (with guidance) their unconditional twins."""
     frames = max(lengths)
-    code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(voices.device), voices[i:i + 1], n)
+    code_emb = _pad_stack([model.aligned_embeddings(lat.reshape(1, -1, lat.shape[-1]).to(voices.device),
+                                                    voices[i:i + 1], n)
                            for i, (lat, n) in enumerate(zip(latents, lengths))], frames)
     if cond_free:
         code_emb = torch.cat([code_emb, model.unconditioned_embeddings(len(latents), frames)])
@@ -164,7 +166,8 @@ def _code_embeddings(model: DiffusionTts, latents: Sequence[torch.Tensor], voice
 
 @torch.inference_mode()
 def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioning_latent: torch.Tensor,
-                generators: Sequence[torch.Generator], options: SamplerOptions = SamplerOptions()) -> list[torch.Tensor]:
+                generators: Sequence[torch.Generator],
+                options: SamplerOptions = SamplerOptions()) -> list[torch.Tensor]:
     """Decode AR latents into UnivNet log mels, one item per latent sequence.
 
     latents: per item (frames, in_latent_channels) (or (1, frames, ...)) - already cut with `speech_latent_frames`.

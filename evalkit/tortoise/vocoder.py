@@ -149,7 +149,8 @@ class UnivNetGenerator(nn.Module):
         Items of a batch share one length; vocode different lengths in separate calls.
         """
         batch, _, frames = mel.shape
-        silence = torch.full((batch, self.config.n_mels, PAD_FRAMES), SILENCE_LOG_MEL, device=mel.device, dtype=mel.dtype)
+        silence = torch.full((batch, self.config.n_mels, PAD_FRAMES), SILENCE_LOG_MEL, device=mel.device,
+                             dtype=mel.dtype)
         mel = torch.cat([mel, silence], dim=2)
         if noise is None:
             device = generator.device if generator is not None else mel.device

@@ -7,7 +7,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("tortoise")
 
-from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames, normalize_tacotron_mel  # noqa: E402
+from evalkit.tortoise.audio import (  # noqa: E402
+    denormalize_tacotron_mel, diffusion_output_frames, normalize_tacotron_mel)
 from evalkit.tortoise.diffusion import (  # noqa: E402
     OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionTts, FrameMask, relative_position_buckets)
 from evalkit.tortoise.sampler import (  # noqa: E402
@@ -78,7 +79,8 @@ def test_conditioning_latent_and_aligned_embeddings_match(models, inputs):
         _close(ours.conditioning_latent(inputs["voice_mels"]), voice)
         _close(ours.aligned_embeddings(inputs["latents"], voice, FRAMES),
                ref.timestep_independent(inputs["latents"], voice, FRAMES, False))
-        codes = torch.randint(0, TINY_DIFFUSION.in_tokens, (1, LATENT_FRAMES), generator=torch.Generator().manual_seed(0))
+        codes = torch.randint(0, TINY_DIFFUSION.in_tokens, (1, LATENT_FRAMES),
+                              generator=torch.Generator().manual_seed(0))
         _close(ours.aligned_embeddings(codes, voice, FRAMES), ref.timestep_independent(codes, voice, FRAMES, False))
 
 

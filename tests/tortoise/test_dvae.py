@@ -20,7 +20,7 @@ def _loaded(config=TINY_DVAE, seed=0):
 
 
 def test_official_layout_is_what_the_sources_describe():
-    """DL-Art-School lucidrains_dvae.py with channels 80, hidden 512, codebook 512 x 8192, 2 layers, 3 resblocks, k=3."""
+    """DL-Art-School lucidrains_dvae.py: channels 80, hidden 512, codebook 512 x 8192, 2 layers, 3 resblocks, k 3."""
     shapes = expected_checkpoint_shapes(OFFICIAL_DVAE)
     assert len(shapes) == 53
     assert shapes["encoder.0.0.weight"] == (512, 80, 3)  # stride-2 stage 1: 80 mel bins -> hidden_dim
