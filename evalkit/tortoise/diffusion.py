@@ -9,7 +9,7 @@ and shapes: 359 entries, 292.3 M parameters at the official size). Differences, 
   conditioning-free ("unconditioned") embedding is passed the same way, so a caller can run the conditional
   and unconditional passes of classifier-free guidance as one batch;
 * an optional `FrameMask` lets items of different lengths share a batch: padded frames are excluded from
-  group-norm statistics, attention runs per length on valid frames only, and padded frames are zeroed before
+  group-norm statistics, attention runs per item on its valid frames only, and padded frames are zeroed before
   every convolution wider than 1, so each item's valid frames get the values they would get alone;
 * under `torch.autocast` (reduced precision), group norms, the timestep embedding MLP, the first layer and the
   output head still run in float32 - the reference's own mixed-precision recipe (`use_fp16`: autocast on
@@ -65,7 +65,7 @@ def _group_count(channels: int) -> int:
 class FrameMask:
     """Valid frames of a padded batch whose items are prefixes of different lengths.
 
-    `lengths` are Python ints, so attention can be split per length without a device sync;
+    `lengths` are Python ints, so attention can be split per item without a device sync (or graph break);
     `valid` is the (B, 1, T) boolean form for norms and convolutions.
     """
 

@@ -10,10 +10,15 @@ The process is tortoise-tts 3.0.0's `load_discrete_vocoder_diffuser` + `SpacedDi
 * conditioning-free guidance: eps = (1 + k_t) eps_cond - k_t eps_uncond with k_t = cond_free_k * (1 - i / steps)
   at respaced step i = steps - 1 ... 0 (the reference's "ramp"), variance from the conditional pass.
 
-Unlike the reference, the conditional and unconditional passes run as one batch, several items (with their
-own lengths) can be decoded together, and every random draw comes from the caller's `torch.Generator`
-(one per item): initial noise (times `temperature`), then one draw per step except the last - the same
-order and shapes as the reference, so a generator seeded like the reference's global RNG reproduces it.
+Unlike the reference, the conditional and unconditional passes run as one batch, position biases are built
+once per call, the model's forward is replayed as a CUDA graph on GPUs, several items (with their own lengths)
+can be decoded together, and every random draw comes from the caller's `torch.Generator` (one per item):
+initial noise (times `temperature`), then one draw per step except the last - the same order and shapes as
+the reference, so a generator seeded like the reference's global RNG reproduces it.
+
+On an H200 (benchmarks/tortoise_decoder.md) an 80-step guided sample of ~23 s of speech takes 1.24 s in
+bfloat16 and 2.60 s in float32, against 12.9 s for the reference. Batching items of different lengths is
+exact but not faster there than decoding them one after another.
 """
 from __future__ import annotations
 
@@ -41,8 +46,9 @@ class SamplerOptions:
     """Diffusion settings of a tortoise preset: ultra_fast 30 steps without guidance, fast 80, standard 200,
     high_quality 400 (with cond_free_k 2 and temperature 1 throughout).
 
-    dtype float32 reproduces the reference; bfloat16/float16 run the model under autocast (norms, timestep
-    embedding, first layer and output head stay float32); the sampling arithmetic is float32 always.
+    dtype float32 reproduces the reference; bfloat16 runs the model under autocast (norms, timestep embedding,
+    first layer and output head stay float32; 8e-3 relative mel difference to float32 measured on random
+    weights); float16 is accepted but untested. The sampling arithmetic is float32 always.
     """
 
     steps: int = 80
