@@ -115,7 +115,9 @@ def whisper_model(device: str, random_weights: bool):
     return model.eval(), "large-v3 dimensions (random)"
 
 
-def bench_asr(device: str, clips: list[np.ndarray], batch: int, tokens: int, repeats: int, random_weights: bool) -> dict:
+def bench_asr(
+    device: str, clips: list[np.ndarray], batch: int, tokens: int, repeats: int, random_weights: bool
+) -> dict:
     import whisper
 
     model, description = whisper_model(device, random_weights)
@@ -149,7 +151,10 @@ def bench_sim(device: str, clips: list[np.ndarray], repeats: int, random_weights
 
         if random_weights:
             raise RuntimeError("--random")
-        embedder, description = EcapaEmbedder(str(resolve("speechbrain/spkrec-ecapa-voxceleb").path), device), "ECAPA (real)"
+        embedder, description = (
+            EcapaEmbedder(str(resolve("speechbrain/spkrec-ecapa-voxceleb").path), device),
+            "ECAPA (real)",
+        )
     except Exception as exc:  # noqa: BLE001
         print(f"ECAPA weights unavailable ({exc}); using random weights", file=sys.stderr)
         checkpoint = Path(tempfile.mkdtemp()) / "ecapa.ckpt"
@@ -157,6 +162,7 @@ def bench_sim(device: str, clips: list[np.ndarray], repeats: int, random_weights
 
         torch.save(ECAPA_TDNN(**ECAPA_ARCH).state_dict(), checkpoint)
         embedder, description = EcapaEmbedder(str(checkpoint), device), "ECAPA (random)"
+
     # Each clip is compared with the next one, standing in for its speaker prompt.
     def batched(subset):
         embedder.embed(subset + subset[1:] + subset[:1])
@@ -173,7 +179,8 @@ def bench_sim(device: str, clips: list[np.ndarray], repeats: int, random_weights
 def _figures(name: str, model: str, n: int, batched: float, naive: float, **extra) -> dict:
     row = {"model": model, "clips": n, "batched_audio_s_per_s": round(batched, 1),
            "naive_audio_s_per_s": round(naive, 1), "ratio": round(batched / naive, 2), **extra}  # fmt: skip
-    print(f"{name}: {model}, {n} clips: batched {batched:.1f} audio-s/s, naive {naive:.1f} audio-s/s, ratio {batched / naive:.2f}x")
+    print(f"{name}: {model}, {n} clips: batched {batched:.1f} audio-s/s, naive {naive:.1f} audio-s/s, "
+          f"ratio {batched / naive:.2f}x")  # fmt: skip
     return row
 
 

@@ -356,9 +356,10 @@ def download_file(url: str, target: Path, sha256: str | None, desc: str) -> None
                 have = 0
             length = response.headers.get("Content-Length")
             total = have + int(length) if length else None
-            with open(part, "ab" if have else "wb") as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=desc, file=sys.stderr
-            ) as bar:
+            with (
+                open(part, "ab" if have else "wb") as out,
+                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, file=sys.stderr) as bar,
+            ):
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))

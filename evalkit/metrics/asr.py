@@ -249,7 +249,9 @@ class Asr:
             self._backend = load_backend(self.options, self.weights.path, self.device)
         return self._backend
 
-    def transcribe(self, audio_sha256: Sequence[str], audios: Sequence[np.ndarray], rates: Sequence[int]) -> list[Transcript]:
+    def transcribe(
+        self, audio_sha256: Sequence[str], audios: Sequence[np.ndarray], rates: Sequence[int]
+    ) -> list[Transcript]:
         """Transcripts from the cache, decoding (in one batch) only the ones missing."""
         keys = [self.key(h) for h in audio_sha256]
         found = [self.cache.get(k) for k in keys]

@@ -28,7 +28,10 @@ class OpenAIWhisper(WhisperBackend):
         if options.compute_type == "float16":
             half_weights(model)
         self.tokenizer = get_tokenizer(
-            self.model.is_multilingual, num_languages=self.model.num_languages, language=options.language, task="transcribe"
+            self.model.is_multilingual,
+            num_languages=self.model.num_languages,
+            language=options.language,
+            task="transcribe",
         )
         self.timestamp_begin = self.tokenizer.timestamp_begin
 
@@ -109,10 +112,15 @@ class FasterWhisper(WhisperBackend):
         from faster_whisper.transcribe import get_suppressed_tokens
 
         kind, _, index = device.partition(":")
-        self.model = WhisperModel(str(folder), device=kind, device_index=int(index or 0), compute_type=options.compute_type)
+        self.model = WhisperModel(
+            str(folder), device=kind, device_index=int(index or 0), compute_type=options.compute_type
+        )
         multilingual = self.model.model.is_multilingual
         self.tokenizer = Tokenizer(
-            self.model.hf_tokenizer, multilingual, task="transcribe", language=options.language if multilingual else "en"
+            self.model.hf_tokenizer,
+            multilingual,
+            task="transcribe",
+            language=options.language if multilingual else "en",
         )
         self.suppress_tokens = get_suppressed_tokens(self.tokenizer, [-1])
         self.timestamp_begin = self.tokenizer.timestamp_begin
@@ -133,7 +141,12 @@ class FasterWhisper(WhisperBackend):
 
         o = self.options
         if temperature > 0:
-            kwargs = {"beam_size": 1, "num_hypotheses": o.best_of, "sampling_topk": 0, "sampling_temperature": temperature}
+            kwargs = {
+                "beam_size": 1,
+                "num_hypotheses": o.best_of,
+                "sampling_topk": 0,
+                "sampling_temperature": temperature,
+            }
         else:
             kwargs = {"beam_size": o.beam_size, "patience": o.patience}
         encoded = self.model.encode(np.ascontiguousarray(np.stack(windows), dtype=np.float32))
@@ -155,7 +168,9 @@ class FasterWhisper(WhisperBackend):
             # transcribe()'s recovery of the mean log-probability (length_penalty = 1).
             avg_logprob = r.scores[0] * len(tokens) / (len(tokens) + 1)
             text = self.tokenizer.decode(tokens).strip()
-            decoded.append(Decoded(tokens, text, avg_logprob, r.no_speech_prob, get_compression_ratio(text), temperature))
+            decoded.append(
+                Decoded(tokens, text, avg_logprob, r.no_speech_prob, get_compression_ratio(text), temperature)
+            )
         return decoded
 
     def transcribe_long(self, audio: np.ndarray) -> str:

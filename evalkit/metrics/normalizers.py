@@ -78,8 +78,7 @@ class Normalizer(ABC):
     description: str
 
     @abstractmethod
-    def _normalize(self, text: str) -> str:
-        ...
+    def _normalize(self, text: str) -> str: ...
 
     def __call__(self, text: str) -> str:
         return collapse_spaces(self._normalize(text))
@@ -132,8 +131,16 @@ NORMALIZERS: dict[str, Normalizer] = {
     n.name: n
     for n in (
         WhisperEnglishNormalizer(),
-        PunctuationStripper("seedtts", keep="'", description="Seed-TTS-eval: punctuation deleted except ASCII apostrophes, lower-cased, numbers kept as written"),
-        PunctuationStripper("f5", keep="", description="F5-TTS eval: all punctuation deleted (apostrophes too), lower-cased, numbers kept as written"),
+        PunctuationStripper(
+            "seedtts",
+            keep="'",
+            description="Seed-TTS-eval: punctuation deleted except ASCII apostrophes, lower-cased, numbers as written",
+        ),
+        PunctuationStripper(
+            "f5",
+            keep="",
+            description="F5-TTS eval: all punctuation deleted (apostrophes too), lower-cased, numbers kept as written",
+        ),
     )
 }
 

@@ -35,8 +35,8 @@ FALLBACK_TEMPERATURES = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 _ECAPA_STANDS_IN = "SpeechBrain ECAPA-TDNN stands in for the protocol's WavLM-large verification model"
 
 PROTOCOLS: dict[str, str] = {
-    "evalkit": "evalkit default: Whisper (large-v3 on CUDA, tiny.en on CPU) greedy, whisper-english normalizer, corpus WER",
-    "seedtts": "Seed-TTS-eval: Whisper-large-v3 greedy, punctuation stripped except apostrophes, mean per-utterance WER",
+    "evalkit": "evalkit default: Whisper large-v3 (tiny.en on CPU) greedy, whisper-english normalizer, corpus WER",
+    "seedtts": "Seed-TTS-eval: Whisper-large-v3 greedy, punctuation stripped but apostrophes, mean per-utterance WER",
     "f5": "F5-TTS eval: faster-whisper large-v3 beam 5, all punctuation stripped, mean per-utterance WER",
 }
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from evalkit.metrics import stats
 from evalkit.metrics.base import Metric, ScoreInput, Summary
 from evalkit.metrics.normalizers import Normalizer, get_normalizer
-from evalkit.types import Item, ItemError
+from evalkit.types import EvalkitError, Item, ItemError
 
 EDIT_FIELDS = ("sub", "del", "ins", "hit", "ref")
 MAIN_FIGURES = ("corpus", "macro")
@@ -122,7 +122,9 @@ def wer_summaries(
     return out
 
 
-def _tag_summaries(values: Sequence[Mapping[str, Any]], failed_tags: Sequence[Sequence[str]], label) -> dict[str, Summary]:
+def _tag_summaries(
+    values: Sequence[Mapping[str, Any]], failed_tags: Sequence[Sequence[str]], label
+) -> dict[str, Summary]:
     tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts})
     out = {}
     for tag in tags:
@@ -147,7 +149,7 @@ class WerMetric(Metric):
         from evalkit.metrics.asr import Asr, AsrOptions
 
         if self.options["main"] not in MAIN_FIGURES:
-            raise ValueError(f"wer option main must be one of {MAIN_FIGURES}, not {self.options['main']!r}")
+            raise EvalkitError(f"wer option main must be one of {MAIN_FIGURES}, not {self.options['main']!r}")
         self.normalizer = get_normalizer(self.options["normalizer"])
         self.asr = Asr(AsrOptions.from_options(self.options))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path

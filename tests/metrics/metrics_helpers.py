@@ -9,10 +9,7 @@ from evalkit.audio import load_audio
 from evalkit.metrics.base import ScoreInput
 from evalkit.types import Item, Synthesis
 
-JFK_TEXT = (
-    "And so my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
-)
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 SENTENCES = [
     "Please call Stella and ask her to bring these things with her from the store.",
     "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob.",
@@ -22,8 +19,15 @@ SENTENCES = [
 VOICES = ("en-us+m3", "en-us+f3", "en-gb-x-rp")
 
 
-def score_input(path: Path, text: str = "", *, prompt: Path | None = None, reference: Path | None = None,
-                tags: tuple[str, ...] = (), item_id: str | None = None) -> ScoreInput:
+def score_input(
+    path: Path,
+    text: str = "",
+    *,
+    prompt: Path | None = None,
+    reference: Path | None = None,
+    tags: tuple[str, ...] = (),
+    item_id: str | None = None,
+) -> ScoreInput:
     """A ScoreInput as the runner builds it: decoded audio plus content hashes."""
     audio, rate = load_audio(path)
     sha = hashlib.sha256(audio.tobytes() + str(rate).encode()).hexdigest()

@@ -1,5 +1,6 @@
 """Each normalizer on a table of tricky strings, and the Whisper normalizer's traps
 documented in docs/metrics.md."""
+
 import string
 
 import pytest

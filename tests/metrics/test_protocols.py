@@ -1,4 +1,5 @@
 """Scoring protocols: each builds valid metric options with the recipe's settings."""
+
 import pytest
 
 from evalkit.metrics.asr import AsrOptions
@@ -28,7 +29,13 @@ def test_evalkit_default_uses_large_v3_on_cuda_and_tiny_en_on_cpu():
 
 def test_seedtts_recipe():
     o = AsrOptions.from_options(metric_options("seedtts", "cuda")["wer"])
-    assert (o.backend, o.model, o.beam_size, o.temperatures, o.without_timestamps) == ("openai-whisper", "large-v3", 1, (0.0,), True)
+    assert (o.backend, o.model, o.beam_size, o.temperatures, o.without_timestamps) == (
+        "openai-whisper",
+        "large-v3",
+        1,
+        (0.0,),
+        True,
+    )
     assert o.no_speech_threshold is None and o.logprob_threshold is None and o.pad == "audio"
     wer = metric_options("seedtts", "cuda")["wer"]
     assert wer["normalizer"] == "seedtts" and wer["main"] == "macro"
@@ -36,7 +43,13 @@ def test_seedtts_recipe():
 
 def test_f5_recipe():
     o = AsrOptions.from_options(metric_options("f5", "cuda")["wer"])
-    assert (o.backend, o.model, o.beam_size, o.best_of, o.without_timestamps) == ("faster-whisper", "large-v3", 5, 5, False)
+    assert (o.backend, o.model, o.beam_size, o.best_of, o.without_timestamps) == (
+        "faster-whisper",
+        "large-v3",
+        5,
+        5,
+        False,
+    )
     assert o.temperatures == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     assert (o.compression_ratio_threshold, o.logprob_threshold, o.no_speech_threshold) == (2.4, -1.0, 0.6)
     wer = metric_options("f5", "cuda")["wer"]

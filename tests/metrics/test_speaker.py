@@ -1,13 +1,13 @@
 """Speaker similarity with the real SpeechBrain ECAPA-TDNN on espeak-ng voices."""
+
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from metrics_helpers import SENTENCES, VOICES, score_input
 
 from evalkit.metrics.speaker import SpeakerSimilarity
 from evalkit.types import ItemError
-
-from metrics_helpers import SENTENCES, VOICES, score_input
 
 
 @pytest.fixture(scope="module")

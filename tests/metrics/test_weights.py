@@ -1,5 +1,6 @@
 """Weight resolution: order (cache -> offline provider -> pinned download), checksums,
 trust-on-first-use records, offline fail-fast, resumable downloads, and the CLI."""
+
 import argparse
 import hashlib
 import http.server

@@ -1,5 +1,6 @@
 """WER/CER arithmetic from per-item edit counts: against jiwer directly, corpus vs macro,
 per-tag summaries, failures, and exact merging of shards."""
+
 import jiwer
 import pytest
 

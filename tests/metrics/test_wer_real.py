@@ -1,16 +1,16 @@
 """WER with real Whisper tiny.en through both backends, on real human speech (jfk.flac)
 and espeak-ng speech: accuracy, agreement, batch invariance, transcript caching,
 long-form fallback."""
+
 import jiwer
 import numpy as np
 import pytest
 import soundfile as sf
+from metrics_helpers import JFK_TEXT, SENTENCES, score_input
 
 from evalkit.metrics.asr import Asr, AsrOptions, leaves_tail, transcribe_batch
 from evalkit.metrics.wer import WerMetric
 from evalkit.types import EvalkitError
-
-from metrics_helpers import JFK_TEXT, SENTENCES, score_input
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,10 @@ def espeak_paths(speak):
 
 @pytest.fixture(scope="module")
 def espeak_inputs(espeak_paths):
-    return [score_input(p, text, tags=("espeak",), item_id=f"s{i}") for i, (p, text) in enumerate(zip(espeak_paths, SENTENCES))]
+    return [
+        score_input(p, text, tags=("espeak",), item_id=f"s{i}")
+        for i, (p, text) in enumerate(zip(espeak_paths, SENTENCES))
+    ]
 
 
 @pytest.mark.parametrize("metric", ["wer_openai", "wer_faster"])
@@ -68,6 +71,8 @@ def test_batch_size_does_not_change_transcripts(metric, espeak_paths, jfk, reque
     order = [0, 1, 2, 1, 0, 2, 2, 0]  # a batch of 8: each clip at several positions
     batched = [t.text for t in transcribe_batch(backend, [unique[i] for i in order])]
     assert batched == [alone[i] for i in order]
+    # ... and equal to the library's own sequential transcribe() of that clip.
+    assert alone[0].strip() == backend.transcribe_long(unique[0]).strip()
 
 
 def test_normalizer_change_reuses_cached_transcripts(wer_openai, espeak_inputs):
@@ -83,7 +88,18 @@ def test_normalizer_change_reuses_cached_transcripts(wer_openai, espeak_inputs):
 
 def test_record_and_provenance(wer_openai, espeak_inputs):
     record = wer_openai.score(espeak_inputs[:1])[0]
-    assert set(record) >= {"transcript", "reference", "ref_norm", "hyp_norm", "words", "chars", "wer", "cer", "tags", "asr"}
+    assert set(record) >= {
+        "transcript",
+        "reference",
+        "ref_norm",
+        "hyp_norm",
+        "words",
+        "chars",
+        "wer",
+        "cer",
+        "tags",
+        "asr",
+    }
     assert record["asr"]["temperature"] == 0.0 and record["asr"]["long_form"] is False
     p = wer_openai.provenance()
     assert p["asr"]["backend"] == "openai-whisper" and p["asr"]["model"] == "tiny.en"
@@ -137,15 +153,5 @@ def test_fp16_on_cpu_is_refused():
 def test_bad_options_are_clear_errors():
     with pytest.raises(EvalkitError, match="unknown ASR backend"):
         AsrOptions(backend="nemo")
-    with pytest.raises(ValueError, match="no option"):
+    with pytest.raises(EvalkitError, match="no option"):
         WerMetric(beam=5)
-
-
-@pytest.mark.parametrize("metric", ["wer_openai", "wer_faster"])
-def test_batched_decoding_matches_the_library_transcribe(metric, espeak_paths, request):
-    from evalkit.audio import load_audio_at
-
-    backend = request.getfixturevalue(metric).asr.backend()
-    clips = [load_audio_at(p, 16_000) for p in espeak_paths[:2]]
-    batched = [t.text.strip() for t in transcribe_batch(backend, clips)]
-    assert batched == [backend.transcribe_long(c).strip() for c in clips]

@@ -1,6 +1,7 @@
 """CTranslate2 -> openai-whisper conversion: exact round trip at a tiny random size
 (through a CTranslate2 file written here from the format description), and the real
 tiny.en loaded by whisper.load_model with no missing keys."""
+
 import struct
 
 import numpy as np
@@ -58,7 +59,10 @@ def openai_to_ct2(sd, dims):
         for p in ("weight", "bias"):
             v[f"encoder/{conv}/{p}"] = sd[f"encoder.{conv}.{p}"].numpy()
     for side, ln in (("encoder", "ln_post"), ("decoder", "ln")):
-        v[f"{side}/layer_norm/gamma"], v[f"{side}/layer_norm/beta"] = sd[f"{side}.{ln}.weight"].numpy(), sd[f"{side}.{ln}.bias"].numpy()
+        v[f"{side}/layer_norm/gamma"], v[f"{side}/layer_norm/beta"] = (
+            sd[f"{side}.{ln}.weight"].numpy(),
+            sd[f"{side}.{ln}.bias"].numpy(),
+        )
     for side, n in (("encoder", dims["n_audio_layer"]), ("decoder", dims["n_text_layer"])):
         for i in range(n):
             src, dst = f"{side}.blocks.{i}", f"{side}/layer_{i}"
