@@ -15,7 +15,7 @@ def register(sub) -> None:
         "as baselines/<suite>/NAME.json. Commit the file to bless it.",
     )
     save.add_argument("run_dir", metavar="RUN_DIR")
-    save.add_argument("--name", help="baseline name (default: <system> or <system>-<preset>, e.g. espeak, tortoise-fast)")
+    save.add_argument("--name", help="baseline name (default: <system> or <system>-<preset>: espeak, tortoise-fast)")
     save.add_argument("--dir", help="baselines folder (default: the repository's baselines/ or $EVALKIT_BASELINES)")
     save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
     save.set_defaults(func=save_command)
@@ -56,5 +56,6 @@ def list_command(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             shown = "n/a" if r["value"] is None else f"{r['value']:.4f}"
-            print(f"{r['suite']}/{r['name']}  system {r['system']}  {r['main_metric']} {shown}  ({r['machine']})  {r['path']}")
+            print(f"{r['suite']}/{r['name']}  system {r['system']}  {r['main_metric']} {shown}  "
+                  f"({r['machine']})  {r['path']}")
     return 0

@@ -18,8 +18,8 @@ def register(sub) -> None:
         description="Paired bootstrap comparison of a candidate run against a baseline, summary by summary. "
         "Exit 0 pass, 1 regression, 2 not comparable or incomplete. See docs/ci.md.",
     )
-    p.add_argument("--baseline", help="saved baseline name (baselines/<suite>/NAME.json), baseline file, or run directory "
-                   "(default: the candidate's <system> or <system>-<preset>)")
+    p.add_argument("--baseline", help="saved baseline name (baselines/<suite>/NAME.json), baseline file, or run "
+                   "directory (default: the candidate's <system> or <system>-<preset>)")
     p.add_argument("--candidate", help="run directory to judge")
     p.add_argument("--policy", help="policy YAML (default: baselines/<suite>/policy.yaml if present, else built-in)")
     p.add_argument("--junit", help="also write JUnit XML here (one testcase per summary)")
@@ -35,7 +35,8 @@ def register(sub) -> None:
     cal.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
     cal.add_argument("--out", help="policy YAML to write (default: print it)")
     cal.add_argument("--margin", type=float, default=2.0,
-                     help="tolerance = margin x noise floor (largest |delta| or standard error over run pairs; default 2)")
+                     help="tolerance = margin x noise floor (the largest |delta| or standard error over run pairs; "
+                     "default 2)")
     cal.add_argument("--policy", help="policy to start from (failure rate, required metrics, other entries)")
     cal.set_defaults(func=run_calibrate)
 

@@ -12,7 +12,8 @@ def register(sub) -> None:
         description="Render runs as one HTML file that opens from disk (CSS, script, plots, data and a capped set "
         "of audio clips inline; other clips linked by relative path). See docs/reports.md.",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (a folder holding many runs is searched)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories (a folder holding many runs is searched)")
     p.add_argument("--out", help="HTML file to write (default: reports/<suites>-<systems>.html)")
     p.add_argument("--bundle", metavar="DIR", help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
     p.add_argument("--embed-mb", type=float, default=20.0,

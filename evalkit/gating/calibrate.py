@@ -11,9 +11,9 @@ is still caught (gates do not sleep).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import combinations
-from typing import Sequence
 
 from evalkit.gating.decision import provenance_differences, suite_identity
 from evalkit.gating.paired import paired_delta

@@ -18,8 +18,9 @@ that metric alone is skipped.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from evalkit.gating.paired import PairedDelta, paired_delta
 from evalkit.gating.policy import Policy
@@ -122,20 +123,27 @@ def describe_suite(snap: Snapshot) -> str:
 
 def run_checks(base: Snapshot, cand: Snapshot, policy: Policy) -> Iterator[Problem]:
     if suite_identity(base) != suite_identity(cand):
-        yield Problem(NOT_COMPARABLE, f"different suites: baseline {describe_suite(base)}, candidate {describe_suite(cand)}")
+        yield Problem(NOT_COMPARABLE,
+                      f"different suites: baseline {describe_suite(base)}, candidate {describe_suite(cand)}")
     if policy.suite and policy.suite != cand.suite.get("name"):
-        yield Problem(NOT_COMPARABLE, f"policy {policy.source} is for suite {policy.suite!r}, candidate ran {cand.suite.get('name')!r}")
+        yield Problem(NOT_COMPARABLE, f"policy {policy.source} is for suite {policy.suite!r}, "
+                                      f"candidate ran {cand.suite.get('name')!r}")
     if base.protocol != cand.protocol:
-        yield Problem(NOT_COMPARABLE, f"different scoring protocols: baseline {base.protocol!r}, candidate {cand.protocol!r}")
+        yield Problem(NOT_COMPARABLE,
+                      f"different scoring protocols: baseline {base.protocol!r}, candidate {cand.protocol!r}")
     for role, snap in (("baseline", base), ("candidate", cand)):
         if not snap.counts.get("complete"):
-            yield Problem(INCOMPLETE, f"{role} run is unfinished: {snap.counts.get('n_done')} of {snap.counts.get('n_items')} items")
-    missing = [i for i in base.item_ids if i not in set(cand.item_ids)]
+            done, planned = snap.counts.get("n_done"), snap.counts.get("n_items")
+            yield Problem(INCOMPLETE, f"{role} run is unfinished: {done} of {planned} items")
+    present = set(cand.item_ids)
+    missing = [i for i in base.item_ids if i not in present]
     if missing:
-        yield Problem(INCOMPLETE, f"candidate lacks {len(missing)} baseline item(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        yield Problem(INCOMPLETE, f"candidate lacks {len(missing)} baseline item(s): {shown}")
     rate, where = failure_rate(cand)
     if rate > policy.max_failure_rate:
-        yield Problem(INCOMPLETE, f"candidate failure rate {rate:.1%} ({where}) exceeds the policy's {policy.max_failure_rate:.1%}")
+        yield Problem(INCOMPLETE, f"candidate failure rate {rate:.1%} ({where}) "
+                                  f"exceeds the policy's {policy.max_failure_rate:.1%}")
     for name in required_metrics(base, policy):
         if name not in base.metrics:
             yield Problem(NOT_COMPARABLE, f"required metric {name!r} is not in the baseline")
@@ -171,7 +179,8 @@ def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -
 
     if name not in cand.summaries:
         return skipped("absent from the candidate")
-    if metric in base.metrics and metric in cand.metrics and provenance_differences(base.metrics[metric], cand.metrics[metric]):
+    both = metric in base.metrics and metric in cand.metrics
+    if both and provenance_differences(base.metrics[metric], cand.metrics[metric]):
         return SummaryResult(name, metric, direction, None, None, NOT_COMPARABLE, "metric computed differently")
     if name not in base.terms or name not in cand.terms:
         return skipped("not a ratio of per-item sums: cannot be paired")

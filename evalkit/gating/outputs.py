@@ -10,7 +10,7 @@ gate.json (schema version 1):
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def gate_json(result: GateResult) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "status": result.status,
         "exit_code": result.exit_code,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "suite": {k: result.candidate.suite.get(k) for k in ("name", "version", "content_hash")},
         "baseline": _side(result.baseline),
         "candidate": _side(result.candidate),
@@ -55,7 +55,8 @@ def gate_json(result: GateResult) -> dict[str, Any]:
 
 
 def _verdict_cell(r: SummaryResult) -> str:
-    text = {REGRESSION: "**REGRESSION**", IMPROVED: "improved", NOT_COMPARABLE: "**not comparable**"}.get(r.verdict, r.verdict)
+    labels = {REGRESSION: "**REGRESSION**", IMPROVED: "improved", NOT_COMPARABLE: "**not comparable**"}
+    text = labels.get(r.verdict, r.verdict)
     return f"{text} ({r.reason})" if r.reason else text
 
 
@@ -69,8 +70,8 @@ def markdown(result: GateResult) -> str:
     lines = [
         f"### evalkit gate: {result.status.upper()} (exit {result.exit_code})",
         "",
-        f"suite {_md(cand.suite.get('name'))} v{_md(cand.suite.get('version'))} · "
-        f"baseline `{_md(base.label)}` · candidate `{_md(cand.label)}` · policy {_md(result.policy.source)}",
+        (f"suite {_md(cand.suite.get('name'))} v{_md(cand.suite.get('version'))} · "
+         f"baseline `{_md(base.label)}` · candidate `{_md(cand.label)}` · policy {_md(result.policy.source)}"),
         "",
     ]
     if result.problems or result.warnings:
@@ -81,11 +82,12 @@ def markdown(result: GateResult) -> str:
                   "|---|---:|---:|---:|---|---:|---|"]
         for r in result.results:
             p = r.paired
-            lines.append(
-                f"| {ARROW[r.higher_is_better].strip()} {_md(r.summary)} | {format_number(p and p.baseline)} | {format_number(p and p.candidate)} "
-                f"| {format_number(p and p.delta, True)} | {_ci(p and p.ci95)} | {format_number(r.allowed) if r.allowed is not None else ''} "
-                f"| {_md(_verdict_cell(r))} |"
-            )
+            cells = [
+                f"{ARROW[r.higher_is_better].strip()} {_md(r.summary)}",
+                format_number(p and p.baseline), format_number(p and p.candidate), format_number(p and p.delta, True),
+                _ci(p and p.ci95), "" if r.allowed is None else format_number(r.allowed), _md(_verdict_cell(r)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -107,7 +109,8 @@ def junit_xml(result: GateResult) -> str:
         case = ET.SubElement(ts, "testcase", classname=classname, name=r.summary, time="0")
         p = r.paired
         detail = (f"baseline {format_number(p and p.baseline)} candidate {format_number(p and p.candidate)} "
-                  f"delta {format_number(p and p.delta, True)} ci95 {_ci(p and p.ci95)} tolerance {format_number(r.allowed)}")
+                  f"delta {format_number(p and p.delta, True)} ci95 {_ci(p and p.ci95)} "
+                  f"tolerance {format_number(r.allowed)}")
         if r.verdict == REGRESSION:
             ET.SubElement(case, "failure", message=f"{r.summary} regressed: {detail}", type="regression").text = detail
         elif r.verdict == NOT_COMPARABLE:

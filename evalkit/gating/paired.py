@@ -9,8 +9,8 @@ per-item WERs), so the interval is of exactly the statistic the summary reports.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from evalkit.metrics import stats
 

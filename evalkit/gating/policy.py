@@ -21,9 +21,10 @@ which it can override by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from evalkit.gating.paired import DEFAULT_RESAMPLES, DEFAULT_SEED
 from evalkit.types import EvalkitError
@@ -109,7 +110,9 @@ class Policy:
         return out
 
 
-_KEYS = {"suite", "max_failure_rate", "required", "default", "summaries", "resamples", "seed", "confidence", "calibration"}
+_KEYS = {
+    "suite", "max_failure_rate", "required", "default", "summaries", "resamples", "seed", "confidence", "calibration",
+}
 _TOLERANCE_KEYS = {"abs", "rel", "gate"}
 
 
@@ -120,7 +123,8 @@ def _tolerance(value: Any, where: str) -> Tolerance:
     if unknown:
         raise EvalkitError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: abs, rel, gate")
     try:
-        tol = Tolerance(abs=float(value.get("abs", 0.0)), rel=float(value.get("rel", 0.0)), gate=bool(value.get("gate", True)))
+        tol = Tolerance(abs=float(value.get("abs", 0.0)), rel=float(value.get("rel", 0.0)),
+                        gate=bool(value.get("gate", True)))
     except (TypeError, ValueError):
         raise EvalkitError(f"{where}: abs and rel must be numbers") from None
     if tol.abs < 0 or tol.rel < 0:
@@ -153,7 +157,8 @@ def policy_from_json(data: Any, source: str) -> Policy:
         default=_tolerance(data.get("default", DEFAULT_TOLERANCE.to_json()), f"{source}: default"),
         # Entries add to (and override) the built-in ones, so a policy that only
         # names wer does not silently gate RTF at quality tolerances.
-        summaries={**DEFAULT_SUMMARIES, **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
+        summaries={**DEFAULT_SUMMARIES,
+                   **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
         required=None if required is None else tuple(required),
         max_failure_rate=rate,
         suite=data.get("suite"),

@@ -11,9 +11,10 @@ reproduces its metrics.json values exactly.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from evalkit.types import EvalkitError, Item
 
@@ -79,17 +80,18 @@ class Snapshot:
             "summaries": {k: dict(v) for k, v in self.summaries.items()},
             "item_ids": list(self.item_ids),
             "terms": {
-                name: [None if i not in terms else [_compact(terms[i][0]), _compact(terms[i][1])] for i in self.item_ids]
+                name: [[_compact(terms[i][0]), _compact(terms[i][1])] if i in terms else None for i in self.item_ids]
                 for name, terms in self.terms.items()
             },
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: str) -> "Snapshot":
+    def from_json(cls, data: Mapping[str, Any], source: str) -> Snapshot:
         if not isinstance(data, Mapping) or data.get("kind") != KIND:
             raise EvalkitError(f"{source}: not an evalkit baseline file (expected \"kind\": \"{KIND}\")")
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise EvalkitError(f"{source}: baseline schema version {data.get('schema_version')} (this evalkit reads {SCHEMA_VERSION})")
+            raise EvalkitError(f"{source}: baseline schema version {data.get('schema_version')} "
+                               f"(this evalkit reads {SCHEMA_VERSION})")
         try:
             ids = tuple(data["item_ids"])
             terms = {}

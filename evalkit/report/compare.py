@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.gating.decision import IMPROVED, REGRESSION, Problem, SummaryResult, compare_summary, ordered_summaries, run_checks
+from evalkit.gating.decision import (
+    IMPROVED,
+    REGRESSION,
+    Problem,
+    SummaryResult,
+    compare_summary,
+    ordered_summaries,
+    run_checks,
+)
 from evalkit.gating.paired import item_deltas
 from evalkit.gating.policy import Policy, Tolerance
 from evalkit.report.audio import AudioCatalog

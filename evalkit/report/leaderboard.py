@@ -7,8 +7,9 @@ first; ground-truth runs are topline rows, kept above the sortable rows.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from evalkit.gating.outputs import format_number
 from evalkit.report.runs import RunData
@@ -87,8 +88,9 @@ def leaderboards(runs: Sequence[RunData], anchors: Sequence[str]) -> list[Table]
             Row(anchor, run, checkpoints_text(run), tuple(cell(run.summary["metrics"].get(c.name)) for c in columns))
             for anchor, run in members
         ]
+        n_items = members[0][1].info["suite"].get("n_items")
         tables.append(Table(
-            title=f"{name} v{version} · content {content_hash[:12]} · {members[0][1].info['suite'].get('n_items')} items",
+            title=f"{name} v{version} · content {content_hash[:12]} · {n_items} items",
             columns=tuple(columns),
             toplines=tuple(r for r in rows if r.run.is_topline),
             rows=tuple(r for r in rows if not r.run.is_topline),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from evalkit.report.runs import RunData
 
@@ -56,13 +56,16 @@ def stacked_bars(labels: Sequence[str], stages: dict[str, Sequence[float]], ylab
     for i, (stage, heights) in enumerate(stages.items()):
         ax.bar(range(len(labels)), heights, bottom=bottom, label=stage, color=BAR_COLORS[i % len(BAR_COLORS)])
         bottom = [b + h for b, h in zip(bottom, heights)]
-    ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center", fontsize=7)
+    crowded = len(labels) > 4
+    ax.set_xticks(range(len(labels)), labels, rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                  fontsize=7)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, frameon=False)
     return _svg(fig)
 
 
-def scatter(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ratios: Sequence[float] = ()) -> str | None:
+def scatter(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str,
+            ratios: Sequence[float] = ()) -> str | None:
     """Points with y = r * x guide lines (r = 1 and the given ratios)."""
     if not x:
         return None
@@ -115,7 +118,8 @@ def run_figures(run: RunData) -> list[tuple[str, str]]:
     labels, stages = stage_rtf(run.records)
     svg = stacked_bars(labels, stages, "real-time factor")
     if svg:
-        figures.append(("RTF by pipeline stage" + (" (items binned by audio length)" if len(labels) == MAX_BARS else ""), svg))
+        binned = " (items binned by audio length)" if len(labels) == MAX_BARS else ""
+        figures.append(("RTF by pipeline stage" + binned, svg))
     durations = [s for r in run.records for s in (r.get("scores") or {}).values()
                  if isinstance(s, dict) and "expected_seconds" in s and "seconds" in s]
     svg = scatter([d["expected_seconds"] for d in durations], [d["seconds"] for d in durations],

@@ -13,10 +13,11 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from evalkit import __version__
 from evalkit.report.audio import EMBED_BUDGET_BYTES, AudioCatalog
@@ -46,26 +47,33 @@ class RunPage:
     table_id: str
 
 
+def _hardware(info: dict[str, Any]) -> str:
+    hw = info.get("hardware") or {}
+    text = f"device {info.get('device')} · CPU {hw.get('cpu')} x{hw.get('cpu_count')}"
+    if hw.get("gpu"):
+        text += f" · GPU {hw.get('gpu')} x{hw.get('gpu_count')} (driver {hw.get('gpu_driver')})"
+    return text
+
+
 def provenance(run: RunData) -> list[tuple[str, str]]:
     """(label, text) rows of a run's header: what produced these numbers."""
-    info = run.info
-    hw = info.get("hardware") or {}
+    info, system, suite = run.info, run.info["system"], run.info["suite"]
     git = info.get("git") or {}
-    system = info["system"]
+    dirty = " (dirty)" if git.get("dirty") else ""
+    version = f" · {system['version']}" if system.get("version") else ""
     rows = [
-        ("run", f"{info['run_id']} · created {info.get('created')} · seed {info.get('seed')} · "
-                f"{len(info.get('invocations') or [])} invocation(s)"),
+        ("run", (f"{info['run_id']} · created {info.get('created')} · seed {info.get('seed')} · "
+                 f"{len(info.get('invocations') or [])} invocation(s)")),
         ("command", info.get("command") or ""),
-        ("evalkit", f"{info.get('evalkit_version')} · git {str(git.get('sha'))[:12]}{' (dirty)' if git.get('dirty') else ''} "
-                    f"· python {info.get('python')}"),
-        ("hardware", f"device {info.get('device')} · CPU {hw.get('cpu')} x{hw.get('cpu_count')}"
-                     + (f" · GPU {hw.get('gpu')} x{hw.get('gpu_count')} (driver {hw.get('gpu_driver')})" if hw.get("gpu") else "")),
-        ("system", f"{system['name']} {json.dumps(system.get('options') or {})}" + (f" · {system['version']}" if system.get("version") else "")),
+        ("evalkit", (f"{info.get('evalkit_version')} · git {str(git.get('sha'))[:12]}{dirty} · "
+                     f"python {info.get('python')}")),
+        ("hardware", _hardware(info)),
+        ("system", f"{system['name']} {json.dumps(system.get('options') or {})}{version}"),
     ]
     for component, ckpt in (system.get("checkpoints") or {}).items():
         rows.append((f"checkpoint {component}", f"{(ckpt or {}).get('path')} · sha256 {(ckpt or {}).get('sha256')}"))
-    suite = info["suite"]
-    rows.append(("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items · content {suite['content_hash']}"))
+    rows.append(("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items"))
+    rows.append(("suite content", str(suite["content_hash"])))
     rows.append(("protocol", str(info.get("protocol"))))
     for prov in info.get("metrics") or []:
         rows.append((f"metric {prov.get('name')}", json.dumps(prov, sort_keys=True)))
@@ -103,7 +111,7 @@ def render_page(template: str, **context: Any) -> str:
     script_hash = "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     return _environment().get_template(template).render(
         css=Markup(_static("page.css")), js=Markup(script), script_hash=script_hash, version=__version__,
-        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"), **context,
+        generated=datetime.now(UTC).isoformat(timespec="seconds"), **context,
     )
 
 
@@ -126,7 +134,8 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
 
     runs = [load_run_data(d) for d in run_dirs]
     suites = sorted({r.info["suite"]["name"] for r in runs})
-    page_path, bundle_dir = destination(out, bundle, "-".join(suites) + "-" + "-".join(sorted({r.system for r in runs})))
+    default_name = "-".join([*suites, *sorted({r.system for r in runs})])
+    page_path, bundle_dir = destination(out, bundle, default_name)
     catalog = AudioCatalog(page_path.parent, bundle_dir, embed_budget)
     anchors = [f"run-{i}" for i in range(len(runs))]
     tables = {}

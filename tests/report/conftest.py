@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from report_helpers import HOSTILE_ID, HOSTILE_TEXT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

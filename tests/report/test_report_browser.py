@@ -5,7 +5,6 @@ import json
 import shutil
 
 import pytest
-
 from report_helpers import HOSTILE_ID, HOSTILE_TEXT, audio_sources, check_audio_elements, decode_source, table_data
 
 pytestmark = pytest.mark.browser
