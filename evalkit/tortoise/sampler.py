@@ -36,9 +36,6 @@ from evalkit.tortoise.diffusion import DiffusionTts, FrameMask, reuse_attention_
 TRAINED_STEPS = 4000
 # Ho et al.'s linear schedule is defined for 1000 steps; tortoise stretches it to its step count.
 _BETA_START, _BETA_END = 1e-4, 0.02
-# AR code of silence; a run of more than 8 ends the speech the diffusion decoder should render.
-CALM_TOKEN = 83
-_MAX_CALM_RUN = 8
 
 
 @dataclass(frozen=True)
@@ -113,20 +110,6 @@ class SpacedSchedule:
         return mean if noise is None else mean + torch.exp(0.5 * log_variance) * noise
 
 
-def speech_latent_frames(codes: torch.Tensor) -> int:
-    """Latent frames to decode for one AR output: up to the 9th consecutive calm (silence) code, else all.
-
-    tortoise `tts()` cuts the latents there to leave the decoder "breathing room" to end the speech.
-    `codes` is the (frames,) code sequence after `fix_autoregressive_output`.
-    """
-    run = 0
-    for k, code in enumerate(codes.tolist()):
-        run = run + 1 if code == CALM_TOKEN else 0
-        if run > _MAX_CALM_RUN:
-            return k
-    return codes.shape[-1]
-
-
 def _capture(forward, example_x: torch.Tensor):
     """`forward(x, timestep)` as a replayed CUDA graph; its output buffer is reused by the next call."""
     static_x, static_t = example_x.clone(), torch.zeros(1, dtype=torch.long, device=example_x.device)
@@ -176,7 +159,8 @@ def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioni
                 options: SamplerOptions = SamplerOptions()) -> list[torch.Tensor]:
     """Decode AR latents into UnivNet log mels, one item per latent sequence.
 
-    latents: per item (frames, in_latent_channels) (or (1, frames, ...)) - already cut with `speech_latent_frames`.
+    latents: per item (frames, in_latent_channels) (or (1, frames, ...)), already cut at the end of speech
+        (`evalkit.tortoise.autoregressive.speech_length`).
     conditioning_latent: (1 or items, 2 * model_channels) voice latents from `DiffusionTts.conditioning_latent`.
     generators: one per item; results for an item depend only on its inputs and its generator, not on the batch.
     Returns per item a (100, diffusion_output_frames(frames)) log mel for `UnivNetGenerator.inference`.

@@ -12,7 +12,7 @@ from evalkit.tortoise.audio import (  # noqa: E402
 from evalkit.tortoise.diffusion import (  # noqa: E402
     OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionTts, FrameMask, relative_position_buckets)
 from evalkit.tortoise.sampler import (  # noqa: E402
-    CALM_TOKEN, SamplerOptions, SpacedSchedule, sample_mels, space_timesteps, speech_latent_frames)
+    SamplerOptions, SpacedSchedule, sample_mels, space_timesteps)
 
 LATENT_FRAMES = 20
 FRAMES = diffusion_output_frames(LATENT_FRAMES)
@@ -199,12 +199,6 @@ def test_sampling_is_determined_by_the_generators(models, inputs):
     assert not torch.equal(run(4), run(5))
     with pytest.raises(ValueError, match="one generator per item"):
         sample_mels(ours, [inputs["latents"][0]] * 2, voice, [torch.Generator()], options)
-
-
-def test_speech_latent_frames_cuts_at_the_ninth_calm_code():
-    codes = torch.tensor([5, 6] + [CALM_TOKEN] * 8 + [7] + [CALM_TOKEN] * 12)
-    assert speech_latent_frames(codes) == 11 + 8  # index of the 9th calm code of the second run
-    assert speech_latent_frames(codes[:15]) == 15  # no run longer than 8: keep everything
 
 
 @pytest.mark.slow
