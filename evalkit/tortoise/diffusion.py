@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from evalkit.tortoise.channel_attention import Float32GroupNorm, group_norm_groups
+
 _REL_POS_BUCKETS = 32
 _REL_POS_MAX_DISTANCE = 64
 _MAX_PERIOD = 10000  # of the sinusoidal timestep embedding
@@ -51,14 +53,6 @@ class DiffusionConfig:
 # unconditioned_percentage=0)
 OFFICIAL_DIFFUSION = DiffusionConfig()
 TINY_DIFFUSION = DiffusionConfig(model_channels=64, num_layers=2, in_latent_channels=32, in_tokens=50, num_heads=4)
-
-
-def _group_count(channels: int) -> int:
-    """Group count of the reference's `normalization()`: 32, fewer for narrow layers, dividing `channels`."""
-    groups = 8 if channels <= 16 else 16 if channels <= 64 else 32
-    while channels % groups:
-        groups //= 2
-    return groups
 
 
 @dataclass(frozen=True)
@@ -84,16 +78,16 @@ class FrameMask:
         return FrameMask(self.lengths * times, self.valid.repeat(times, 1, 1))
 
 
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32; with a frame mask, statistics come from valid frames only."""
+class GroupNorm32(Float32GroupNorm):
+    """tortoise's float32 GroupNorm; with a frame mask, statistics come from valid frames only."""
 
     def __init__(self, channels: int):
-        super().__init__(_group_count(channels), channels)
+        super().__init__(group_norm_groups(channels), channels)
 
     def forward(self, x: torch.Tensor, mask: FrameMask | None = None) -> torch.Tensor:
-        h = x.float()
         if mask is None:
-            return F.group_norm(h, self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
+            return super().forward(x)
+        h = x.float()
         batch, channels, frames = h.shape
         per_group = channels // self.num_groups
         grouped = h.view(batch, self.num_groups, per_group, frames)
