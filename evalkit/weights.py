@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -256,13 +257,32 @@ def resolve(name: str) -> ResolvedWeights:
     hashes = verify_folder(spec, folder)
     if hashes is not None:
         return _resolved(spec, folder, read_lock(folder)["source"], hashes)
-    for provider in spec.providers:
-        resolved = _from_provider(spec, provider, folder)
-        if resolved is not None:
-            return resolved
-    if offline():
-        raise WeightsError(unavailable_message(spec))
-    return download(spec)
+    # One process acquires a weight at a time (Ray workers, parallel test runs); the
+    # others wait, then find it in the cache.
+    with _acquisition_lock(folder):
+        hashes = verify_folder(spec, folder)
+        if hashes is not None:
+            return _resolved(spec, folder, read_lock(folder)["source"], hashes)
+        for provider in spec.providers:
+            resolved = _from_provider(spec, provider, folder)
+            if resolved is not None:
+                return resolved
+        if offline():
+            raise WeightsError(unavailable_message(spec))
+        return download(spec)
+
+
+@contextmanager
+def _acquisition_lock(folder: Path):
+    import fcntl
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def unavailable_message(spec: WeightSpec) -> str:
@@ -281,13 +301,11 @@ def _staging(folder: Path) -> Path:
 
 
 def _publish(staging: Path, folder: Path) -> None:
-    """Move a completed staging folder into place (replacing an incomplete one)."""
+    """Move a completed staging folder into place, replacing an incomplete one (callers
+    hold the acquisition lock)."""
     if folder.exists():
         shutil.rmtree(folder)
-    try:
-        os.replace(staging, folder)
-    except OSError:  # another process published first: keep theirs
-        shutil.rmtree(staging, ignore_errors=True)
+    os.replace(staging, folder)
 
 
 def _from_provider(spec: WeightSpec, provider, folder: Path) -> ResolvedWeights | None:

@@ -226,3 +226,22 @@ def test_cli_modules_do_not_import_torch_or_numpy():
         "bad = [m for m in ('torch', 'numpy') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_concurrent_resolution_acquires_once(root, server):
+    s = weights.register(spec(server, name="test/concurrent"))
+    code = f"""
+import sys
+from evalkit import weights
+from evalkit.weights import UrlSource, WeightFile, WeightSpec
+weights.register(WeightSpec(name="test/concurrent", description="a test model",
+    files=(WeightFile("model.bin", "{PAYLOAD_SHA}"),), source=UrlSource("{server}"), entry="model.bin"))
+print(weights.resolve("test/concurrent").sha256)
+"""
+    env = {**__import__("os").environ, "EVALKIT_WEIGHTS": str(root)}
+    cwd = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd, stdout=subprocess.PIPE) for _ in range(3)]
+    outputs = [p.communicate(timeout=60)[0].decode().strip() for p in procs]
+    assert outputs == [PAYLOAD_SHA] * 3
+    assert [r for r in RangeHandler.requests if r[0] == "/model.bin"] == [("/model.bin", None)]  # downloaded once
+    assert weights.resolve(s.name).sha256 == PAYLOAD_SHA
