@@ -48,6 +48,13 @@ class SeededEspeak(EspeakSystem):
 '''
 
 
+@pytest.fixture(autouse=True)
+def no_repository_baselines(tmp_path, monkeypatch):
+    """Gates in these tests see only the baselines and policies a test writes, not the
+    repository's baselines/ (whose smoke policy would apply to the smoke-suite runs)."""
+    monkeypatch.setenv("EVALKIT_BASELINES", str(tmp_path / "baselines"))
+
+
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory) -> Path:
     plugin_dir = tmp_path_factory.mktemp("gate-plugin")
