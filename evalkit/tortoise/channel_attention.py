@@ -45,6 +45,8 @@ class ChannelAttentionBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels, length = x.shape
         qkv = self.qkv(self.norm(x)).view(batch, self.heads, 3, channels // self.heads, length)
-        q, k, v = (qkv[:, :, i].transpose(-1, -2) for i in range(3))  # (batch, heads, time, head_dim)
+        # (batch, heads, time, head_dim); contiguous, because strided views send
+        # scaled_dot_product_attention to its slow unfused kernel on CUDA.
+        q, k, v = (qkv[:, :, i].transpose(-1, -2).contiguous() for i in range(3))
         out = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj_out(out.transpose(-1, -2).reshape(batch, channels, length))
