@@ -40,11 +40,21 @@ class SummaryResult:
     allowed: float | None  # how far the interval may lie on the bad side
     verdict: str
     reason: str = ""
+    values: tuple[float | None, float | None] = (None, None)  # each run's metrics.json value
+
+    @property
+    def baseline_value(self) -> float | None:
+        """Over the shared items when paired, else the baseline's own value."""
+        return self.paired.baseline if self.paired else self.values[0]
+
+    @property
+    def candidate_value(self) -> float | None:
+        return self.paired.candidate if self.paired else self.values[1]
 
     def to_json(self) -> dict[str, Any]:
+        compared = self.paired.to_json() if self.paired else {"baseline": self.values[0], "candidate": self.values[1]}
         return {"summary": self.summary, "metric": self.metric, "higher_is_better": self.higher_is_better,
-                **(self.paired.to_json() if self.paired else {}), "tolerance": self.allowed,
-                "verdict": self.verdict, "reason": self.reason}
+                **compared, "tolerance": self.allowed, "verdict": self.verdict, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -173,15 +183,16 @@ def failure_rate(snap: Snapshot) -> tuple[float, str]:
 def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -> SummaryResult:
     summary = base.summaries[name]
     metric, direction = summary.get("metric", name), summary.get("higher_is_better")
+    values = (summary.get("value"), (cand.summaries.get(name) or {}).get("value"))
 
     def skipped(reason: str, paired: PairedDelta | None = None) -> SummaryResult:
-        return SummaryResult(name, metric, direction, paired, None, SKIPPED, reason)
+        return SummaryResult(name, metric, direction, paired, None, SKIPPED, reason, values)
 
     if name not in cand.summaries:
         return skipped("absent from the candidate")
     both = metric in base.metrics and metric in cand.metrics
     if both and provenance_differences(base.metrics[metric], cand.metrics[metric]):
-        return SummaryResult(name, metric, direction, None, None, NOT_COMPARABLE, "metric computed differently")
+        return SummaryResult(name, metric, direction, None, None, NOT_COMPARABLE, "metric computed differently", values)
     if name not in base.terms or name not in cand.terms:
         return skipped("not a ratio of per-item sums: cannot be paired")
     paired = paired_delta(base.terms[name], cand.terms[name], n_resamples=policy.resamples,
@@ -197,7 +208,7 @@ def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -
         return skipped(f"{paired.n_shared} item(s) scored in both runs: too few for an interval", paired)
     allowed = tolerance.allowed(paired.baseline)
     verdict = judge(paired, direction, allowed)
-    return SummaryResult(name, metric, direction, paired, allowed, verdict)
+    return SummaryResult(name, metric, direction, paired, allowed, verdict, values=values)
 
 
 def ordered_summaries(base: Snapshot) -> list[str]:

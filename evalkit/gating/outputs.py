@@ -84,7 +84,7 @@ def markdown(result: GateResult) -> str:
             p = r.paired
             cells = [
                 f"{ARROW[r.higher_is_better].strip()} {_md(r.summary)}",
-                format_number(p and p.baseline), format_number(p and p.candidate), format_number(p and p.delta, True),
+                format_number(r.baseline_value), format_number(r.candidate_value), format_number(p and p.delta, True),
                 _ci(p and p.ci95), "" if r.allowed is None else format_number(r.allowed), _md(_verdict_cell(r)),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -108,7 +108,7 @@ def junit_xml(result: GateResult) -> str:
     for r in result.results:
         case = ET.SubElement(ts, "testcase", classname=classname, name=r.summary, time="0")
         p = r.paired
-        detail = (f"baseline {format_number(p and p.baseline)} candidate {format_number(p and p.candidate)} "
+        detail = (f"baseline {format_number(r.baseline_value)} candidate {format_number(r.candidate_value)} "
                   f"delta {format_number(p and p.delta, True)} ci95 {_ci(p and p.ci95)} "
                   f"tolerance {format_number(r.allowed)}")
         if r.verdict == REGRESSION:

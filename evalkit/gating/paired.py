@@ -60,15 +60,3 @@ def paired_delta(
         )
     return PairedDelta(len(shared), base, cand, delta, ci)
 
-
-def item_deltas(
-    baseline: Mapping[str, tuple[float, float]], candidate: Mapping[str, tuple[float, float]]
-) -> dict[str, float]:
-    """Per shared item, candidate - baseline of the item's own ratio (items whose
-    denominator is zero on either side are left out). What A/B reports rank items by."""
-    out = {}
-    for item_id in baseline.keys() & candidate.keys():
-        (bn, bd), (cn, cd) = baseline[item_id], candidate[item_id]
-        if bd and cd:
-            out[item_id] = cn / cd - bn / bd
-    return out

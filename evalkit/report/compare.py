@@ -3,8 +3,8 @@
 Deltas and intervals are the gate's (paired bootstrap over shared items), judged with
 zero tolerance: "worse"/"better" means the 95% interval of candidate - baseline lies
 entirely on that side of zero. Items are ranked by the change of their own value of
-the suite's main summary (per-item WER, for instance), oriented so that "regressed"
-always means worse.
+the suite's main summary (per-item WER, for instance; see evalkit.report.runs),
+oriented so that "regressed" always means worse.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from evalkit.gating.decision import (
     ordered_summaries,
     run_checks,
 )
-from evalkit.gating.paired import item_deltas
 from evalkit.gating.policy import Policy, Tolerance
 from evalkit.report.audio import AudioCatalog
 from evalkit.report.items import PAGE_SIZE, audio_cell, error_text, num_columns, speech_cell
@@ -28,6 +27,11 @@ from evalkit.report.runs import RunData
 from evalkit.types import EvalkitError
 
 TOP_ITEMS = 10
+
+
+def item_deltas(base: dict[str, float], cand: dict[str, float]) -> dict[str, float]:
+    """Per item both runs have a value of: candidate - baseline."""
+    return {k: cand[k] - base[k] for k in base.keys() & cand.keys()}
 # Zero tolerance for every summary, timing ones included: an A/B page reports
 # significance, not pass/fail.
 SIGNIFICANCE = Policy(default=Tolerance(), summaries={})
@@ -76,25 +80,30 @@ def _pair_table(base: RunData, cand: RunData, main: str, ids: list[str], deltas:
     return {"columns": columns, "rows": rows, "page_size": PAGE_SIZE}
 
 
+def ranking_summary(base: RunData, cand: RunData) -> str:
+    """The suite's main summary, else the first summary both runs have per-item values
+    of and that has a better direction."""
+    def rankable(name: str) -> bool:
+        shared = base.values.get(name, {}).keys() & cand.values.get(name, {}).keys()
+        return bool(shared) and base.direction(name) is not None
+
+    names = [base.main_metric, *base.item_columns(), *base.summary["metrics"]]
+    return next((n for n in names if rankable(n)), base.main_metric)
+
+
 def build_compare(base: RunData, cand: RunData, catalog: AudioCatalog) -> CompareView:
     if base.snapshot is None or cand.snapshot is None:
         raise EvalkitError("compare needs per-item values of both runs: " + "; ".join(base.notes + cand.notes))
     problems = tuple(run_checks(base.snapshot, cand.snapshot, SIGNIFICANCE))
-    same_suite = base.suite_key == cand.suite_key
+    same_suite = base.suite_key == cand.suite_key  # else no item pairs with another
     results = tuple(compare_summary(n, base.snapshot, cand.snapshot, SIGNIFICANCE)
                     for n in ordered_summaries(base.snapshot)) if same_suite else ()
-    def rankable(name: str) -> bool:  # both runs have per-item values, and worse is defined
-        shared = base.snapshot.terms.get(name, {}).keys() & cand.snapshot.terms.get(name, {}).keys()
-        return bool(shared) and base.direction(name) is not None
-
-    # The suite's main summary, else the first summary that can rank items.
-    names = [base.main_metric, *base.item_columns(), *ordered_summaries(base.snapshot)]
-    main = next((n for n in names if rankable(n)), base.main_metric)
-    deltas = item_deltas(base.snapshot.terms.get(main, {}), cand.snapshot.terms.get(main, {})) if same_suite else {}
-    sign = 1.0 if base.direction(main) else -1.0  # badness: -delta when higher is better, else delta
-    by_badness = sorted(deltas, key=lambda i: -sign * deltas[i], reverse=True)
-    regressed = [i for i in by_badness if -sign * deltas[i] > 0][:TOP_ITEMS]
-    improved = [i for i in reversed(by_badness) if -sign * deltas[i] < 0][:TOP_ITEMS]
+    main = ranking_summary(base, cand)
+    deltas = item_deltas(base.values.get(main, {}), cand.values.get(main, {})) if same_suite else {}
+    badness = {i: d if base.direction(main) is False else -d for i, d in deltas.items()}
+    by_badness = sorted(badness, key=badness.get, reverse=True)
+    regressed = [i for i in by_badness if badness[i] > 0][:TOP_ITEMS]
+    improved = [i for i in reversed(by_badness) if badness[i] < 0][:TOP_ITEMS]
     return CompareView(
         baseline=base, candidate=cand, main=main, problems=problems, results=results,
         regressed=_pair_table(base, cand, main, regressed, deltas, catalog, embed=True),

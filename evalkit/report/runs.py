@@ -1,10 +1,12 @@
 """A run directory loaded for display.
 
-Besides run.json, samples.jsonl and metrics.json, a report wants per-item values
-(the paired terms of each summary: per item numerator / denominator is that item's
-WER, similarity, RTF...) and the suite's items (the prompt and ground-truth audio to
-play next to the generated clip). Both are optional: a run copied from another
-machine still renders, with a note saying what is missing.
+Besides run.json, samples.jsonl and metrics.json, a report wants per-item values and
+the suite's items (the prompt and ground-truth audio to play next to the generated
+clip). A summary's per-item value is its paired term's numerator / denominator (that
+item's WER, similarity, RTF...), or, for a metric without paired terms, the number its
+per-item record stores under the summary's name (scores.wer.wer, scores.sim.sim_o).
+Both are optional: a run copied from another machine still renders, with a note
+saying what is missing.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class RunData:
     summary: dict[str, Any]  # metrics.json
     snapshot: Snapshot | None  # None when per-item terms could not be rebuilt
     items: dict[str, Item] | None  # the suite's items by id, when the suite is loadable here
+    values: dict[str, dict[str, float]]  # summary -> item id -> per-item value
     notes: tuple[str, ...]
 
     @property
@@ -56,26 +59,19 @@ class RunData:
 
     def item_columns(self) -> list[str]:
         """Summaries shown per item: the main summary, then each metric's first summary
-        that has per-item terms (wer, sim_o, rtf, duration_ratio, ...)."""
-        if self.snapshot is None:
-            return []
+        with per-item values (wer, sim_o, rtf, duration_ratio, ...)."""
         from evalkit.summary import ordered_names
 
         columns, seen_metrics = [], set()
         for name in ordered_names(self.summary["metrics"], self.main_metric):
             metric = self.summary["metrics"][name].get("metric", name)
-            if name in self.snapshot.terms and (metric not in seen_metrics or name == self.main_metric):
+            if self.values.get(name) and (metric not in seen_metrics or name == self.main_metric):
                 columns.append(name)
                 seen_metrics.add(metric)
         return columns
 
     def item_value(self, summary: str, item_id: str) -> float | None:
-        terms = self.snapshot.terms.get(summary, {}) if self.snapshot else {}
-        if item_id not in terms:
-            return None
-        num, den = terms[item_id]
-        value = num / den if den else None
-        return value if value is not None and math.isfinite(value) else None  # JSON has no NaN
+        return self.values.get(summary, {}).get(item_id)
 
     def direction(self, summary: str) -> bool | None:
         return (self.summary["metrics"].get(summary) or {}).get("higher_is_better")
@@ -100,4 +96,17 @@ def load_run_data(run_dir: str | Path) -> RunData:
         notes.append(f"no per-item values: {exc}")
     if not summary.get("complete", True):
         notes.append(f"unfinished run: {summary.get('n_done')} of {summary.get('n_items')} items")
-    return RunData(run_dir, info, records, summary, snapshot, items, tuple(notes))
+    values = {name: per_item_values(name, s.get("metric", name), records, snapshot)
+              for name, s in summary["metrics"].items()}
+    return RunData(run_dir, info, records, summary, snapshot, items, values, tuple(notes))
+
+
+def per_item_values(summary: str, metric: str, records: list[dict[str, Any]],
+                    snapshot: Snapshot | None) -> dict[str, float]:
+    """Item id -> the summary's per-item value (finite numbers only: JSON has no NaN)."""
+    if snapshot is not None and summary in snapshot.terms:
+        pairs = {k: num / den for k, (num, den) in snapshot.terms[summary].items() if den}
+    else:
+        pairs = {r["item_id"]: ((r.get("scores") or {}).get(metric) or {}).get(summary) for r in records}
+    return {k: float(v) for k, v in pairs.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}

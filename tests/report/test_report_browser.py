@@ -71,6 +71,11 @@ def test_transcripts_are_aligned_to_the_text(report, open_page, artifacts):
     edits = sum(len([op for op in cell["ops"] if op[0] != "="]) + len([op for op in cell["ops"] if op[0] == "S"])
                 for cell in speech)
     run_page = page.locator("#run-0")
+    # Worst WER first, and the per-item WER histogram is drawn.
+    wer_col = [c["label"] for c in table["columns"]].index("↓ wer")
+    wers = [row[wer_col] for row in table["rows"]]
+    assert wers == sorted(wers, reverse=True)
+    assert run_page.locator("figure figcaption", has_text="wer per item").count() == 1
     assert run_page.locator(".transcript").count() == len(speech)
     assert run_page.locator(".transcript del, .transcript ins").count() == edits
     run_page.screenshot(path=str(artifacts / "report-run.png"))
