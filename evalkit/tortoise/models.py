@@ -105,6 +105,19 @@ def random_weights(component: str, configs: ModelConfigs, init_seed: int) -> Com
     return ComponentWeights(component, sha, "random", None, init_seed)
 
 
+def cached_weights(component: str) -> ComponentWeights | None:
+    """The official file if it is already in the weights cache (verified), else None; never downloads."""
+    from evalkit import weights
+
+    spec = weights.get_spec(weight_name(component))
+    folder = weights.folder_of(spec)
+    hashes = weights.verify_folder(spec, folder)
+    if hashes is None:
+        return None
+    file = FILES[component]
+    return ComponentWeights(component, hashes[file], weights.read_lock(folder)["source"], folder / file)
+
+
 def _registry_weights(component: str) -> ComponentWeights:
     from evalkit import weights
 
