@@ -164,9 +164,13 @@ def _paired_terms(info: Mapping[str, Any], records: list[dict[str, Any]], where:
     provenance, bound, terms = {}, set(), {}
     for prov in info.get("metrics", []):
         name = prov["name"]
+        metric_class = METRICS.get(name)
+        # Options the metric no longer has are dropped: terms come from stored values, and
+        # whether two runs used the same options is the provenance check's question.
+        known = metric_class.default_options()
         try:
-            metric = METRICS.get(name)(**prov.get("options", {}))
-        except ValueError as exc:
+            metric = metric_class(**{k: v for k, v in prov.get("options", {}).items() if k in known})
+        except (ValueError, EvalkitError) as exc:
             raise EvalkitError(f"{where}: metric {name!r} from run.json cannot be rebuilt: {exc}") from None
         provenance[name] = prov
         if "timings" in metric.requires:

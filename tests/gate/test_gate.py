@@ -216,3 +216,16 @@ def test_noisy_audio_regresses_wer(make_run, tmp_path_factory):
     code, out = gate_cli("--baseline", str(clean), "--candidate", str(noisy))
     assert code == 1, out
     assert verdicts(noisy)["wer"] == "regression"
+
+
+def test_run_recorded_with_options_a_metric_no_longer_has(base, tmp_path):
+    """A metric evolved since the run: the run still reads, and is not comparable."""
+    older = tmp_path / "older"
+    shutil.copytree(base, older)
+    info = json.loads((older / "run.json").read_text())
+    duration = next(m for m in info["metrics"] if m["name"] == "duration")
+    duration["options"]["retired_option"] = 1
+    (older / "run.json").write_text(json.dumps(info))
+    code, out = gate_cli("--baseline", str(older), "--candidate", str(base), "--out", str(tmp_path / "g.json"))
+    assert code == 2
+    assert "metric 'duration' is computed differently: options.retired_option: 1 vs None" in out
