@@ -24,6 +24,7 @@ from evalkit.report.audio import EMBED_BUDGET_BYTES, AudioCatalog
 from evalkit.report.leaderboard import Cell, cell, leaderboards
 from evalkit.report.runs import RunData, load_run_data
 from evalkit.summary import ARROW, ordered_names
+from evalkit.types import EvalkitError
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_DIR = Path("reports")
@@ -117,6 +118,8 @@ def render_page(template: str, **context: Any) -> str:
 
 def destination(out: str | Path | None, bundle: str | Path | None, default_name: str) -> tuple[Path, Path | None]:
     """(page path, bundle folder or None)."""
+    if out is not None and bundle is not None:
+        raise EvalkitError("give --out FILE or --bundle DIR, not both (a bundle's page is DIR/index.html)")
     if bundle is not None:
         bundle = Path(bundle)
         bundle.mkdir(parents=True, exist_ok=True)
