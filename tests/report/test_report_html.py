@@ -16,7 +16,7 @@ def test_item_text_is_escaped_and_only_the_page_script_may_run(report_runs, tmp_
     assert "\\u003cscript\\u003ewindow.__evalkitInjected" in html  # in the JSON data block
     # The CSP allows exactly the inline script that is on the page.
     allowed = re.search(r"script-src '(sha256-[^']+)'", html).group(1)
-    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
     assert len(scripts) == 1
     assert allowed == "sha256-" + base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
 
