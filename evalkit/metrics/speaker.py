@@ -23,10 +23,11 @@ from evalkit.audio import AudioError, load_audio_at, resample, sha256_file
 from evalkit.cache import JsonCache, content_key
 from evalkit.metrics import stats
 from evalkit.metrics.base import Metric, ScoreInput, Summary
-from evalkit.types import Item, ItemError
+from evalkit.types import EvalkitError, Item, ItemError
 
 SAMPLE_RATE = 16_000
 WEIGHTS = "speechbrain/spkrec-ecapa-voxceleb"
+EMBEDDERS = ("ecapa", "wavlm-ecapa")
 # spkrec-ecapa-voxceleb's hyperparams.yaml: fbank and ECAPA-TDNN sizes.
 N_MELS = 80
 ECAPA_ARCH = {
@@ -102,6 +103,12 @@ class SpeakerSimilarity(Metric):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        if self.options["embedder"] not in EMBEDDERS:
+            raise EvalkitError(f"sim option embedder must be one of {EMBEDDERS}, not {self.options['embedder']!r}")
+        if self.options["embedder"] == "wavlm-ecapa" and self.options["model"] == WEIGHTS:
+            raise EvalkitError(
+                "sim.embedder=wavlm-ecapa needs sim.model=<path to UniSpeech's wavlm_large_finetune.pth>"
+            )
         self.embeddings = JsonCache("speaker-embeddings")
         self.device = "cpu"
         self._weights = None
@@ -109,8 +116,10 @@ class SpeakerSimilarity(Metric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        # `note` labels figures whose model differs from the protocol's (see protocols.py).
-        return {"protocol": "evalkit", "model": WEIGHTS, "note": ""}
+        # embedder "ecapa": SpeechBrain ECAPA-TDNN (model: a weights name or path);
+        # "wavlm-ecapa": UniSpeech's WavLM-Large + ECAPA-TDNN (model: the user's
+        # wavlm_large_finetune.pth), the model of Seed-TTS-eval and F5-TTS.
+        return {"protocol": "evalkit", "embedder": "ecapa", "model": WEIGHTS}
 
     @property
     def weights(self):
@@ -139,10 +148,24 @@ class SpeakerSimilarity(Metric):
     def teardown(self) -> None:
         self._embedder = None
 
-    def embedder(self) -> EcapaEmbedder:
+    def embedder(self):
         if self._embedder is None:
-            self._embedder = EcapaEmbedder(str(self.weights.path), self.device)
+            if self.options["embedder"] == "wavlm-ecapa":
+                from evalkit.metrics.wavlm_sv import WavLMEcapa
+
+                self._embedder = WavLMEcapa(str(self.weights.path), self.device)
+            else:
+                self._embedder = EcapaEmbedder(str(self.weights.path), self.device)
         return self._embedder
+
+    def note(self) -> str | None:
+        """Why these figures are not comparable with the protocol's published ones."""
+        from evalkit.metrics.protocols import SIM_EMBEDDER
+
+        wanted = SIM_EMBEDDER.get(self.options["protocol"], self.options["embedder"])
+        if wanted != self.options["embedder"]:
+            return f"{self.options['embedder']} stands in for the protocol's {wanted} speaker model"
+        return None
 
     def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
         clips = [resample(np.asarray(inp.audio, dtype=np.float32), inp.sample_rate, SAMPLE_RATE) for inp in batch]
@@ -186,7 +209,8 @@ class SpeakerSimilarity(Metric):
                     sha = sha256_file(path)
                 except OSError:
                     sha = f"unreadable:{path}"  # load_audio_at then reports the error
-            out[name] = (None, None) if path is None else (content_key("ecapa", self.weights.sha256, sha), path)
+            key = content_key(self.options["embedder"], self.weights.sha256, sha)
+            out[name] = (None, None) if path is None else (key, path)
         return out
 
     def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
@@ -204,7 +228,7 @@ class SpeakerSimilarity(Metric):
                 ci95=stats.mean_ci(scores),
                 extra={
                     "protocol": self.options["protocol"],
-                    **({"note": self.options["note"]} if self.options["note"] else {}),
+                    **({"note": self.note()} if self.note() else {}),
                     **stats.percentiles(scores, (10, 50)),
                 },
             )

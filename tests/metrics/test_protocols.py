@@ -1,5 +1,4 @@
 """Scoring protocols: each builds valid metric options with the recipe's settings."""
-
 import pytest
 
 from evalkit.metrics.asr import AsrOptions
@@ -58,7 +57,11 @@ def test_f5_recipe():
 
 def test_reference_protocols_label_their_sim_as_a_stand_in():
     for protocol in ("seedtts", "f5"):
-        assert "WavLM" in metric_options(protocol, "cuda")["sim"]["note"]
+        sim = SpeakerSimilarity(**metric_options(protocol, "cuda")["sim"])
+        assert sim.note() == "ecapa stands in for the protocol's wavlm-ecapa speaker model"
+    assert SpeakerSimilarity(**metric_options("evalkit", "cuda")["sim"]).note() is None
+    with pytest.raises(EvalkitError, match="needs sim.model"):
+        SpeakerSimilarity(**{**metric_options("f5", "cuda")["sim"], "embedder": "wavlm-ecapa"})
 
 
 def test_options_are_fresh_copies():
