@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,8 @@ def _figures(name: str, model: str, n: int, batched: float, naive: float, **extr
 
 
 def main() -> None:
+    # Weights come from the cache or offline providers, else random: never wait on a hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer clips")
