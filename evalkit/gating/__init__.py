@@ -8,7 +8,7 @@ confidence? Modules:
 - paired: the paired item bootstrap of candidate - baseline for ratio-of-sums summaries
 - policy: per-suite tolerances, required metrics, allowed failure rate (YAML)
 - decision: comparability checks, per-summary verdicts, the exit code
-- report_formats: markdown, gate.json, JUnit XML, GitHub step summary
+- outputs: markdown, gate.json, JUnit XML, GitHub step summary
 - calibrate: tolerances from repeated runs of one checkpoint (the noise floor)
 
 Nothing here is imported by `evalkit --help`; numpy is imported where it is used.
