@@ -1,0 +1,210 @@
+"""The `tortoise` system through evalkit's runner (tiny random-weight models on CPU: the audio is noise)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from evalkit.api import EvalConfig, evaluate
+from evalkit.tortoise import presets
+from evalkit.tortoise.audio import diffusion_output_frames
+from evalkit.tortoise.models import ModelConfigs, build_module, random_weights
+from evalkit.tortoise.pipeline import STAGES
+from evalkit.tortoise.system import RANDOM_WEIGHTS_WARNING, TortoiseSystem
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis
+from evalkit.weights import WeightsError
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY = {"size": "tiny", "random_weights": True, "preset": "ultra_fast", "max_mel_tokens": 12,
+        "num_autoregressive_samples": 3, "diffusion_iterations": 3}
+ITEMS = 4
+EXTRAS = {"preset", "random_weights", "dtype", "seed", "num_candidates", "max_mel_tokens", "clvp_scores",
+          "chosen_candidate", "chosen_clvp_score", "tokens_per_candidate", "chosen_tokens", "chosen_stop_reason",
+          "stop_reasons", "silence_truncated", "silence_truncation_code", "latent_frames", "peak_gpu_memory_bytes",
+          "nondeterministic", "warning"}
+
+
+def run(tmp_path, monkeypatch, name, *, seed=0, metrics=("rtf",), **options):
+    """One run into its own directory with its own (empty) caches: nothing is served from an earlier run."""
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / name / "cache"))
+    result = evaluate(EvalConfig(suite="smoke", system="tortoise", system_options={**TINY, **options},
+                                 metrics=metrics, limit=ITEMS, seed=seed, out=tmp_path / name / "run", quiet=True))
+    samples = [json.loads(line) for line in (result.run_dir / "samples.jsonl").read_text().splitlines()]
+    run_json = json.loads((result.run_dir / "run.json").read_text())
+    return result, samples, run_json
+
+
+def audio_hashes(samples):
+    return {s["item_id"]: s["audio"]["sha256"] for s in samples}
+
+
+@pytest.fixture(scope="module")
+def system():
+    tortoise = TortoiseSystem(**TINY)
+    tortoise.setup("cpu")
+    return tortoise
+
+
+def test_smoke_suite_end_to_end(tmp_path, monkeypatch):
+    result, samples, run_json = run(tmp_path, monkeypatch, "base", metrics=("rtf", "duration", "clvp"))
+    assert result.n_failed == 0 and len(samples) == ITEMS
+    metrics = result.metrics["metrics"]
+    assert {"rtf", "duration_ratio", "clvp"} <= set(metrics)
+    assert metrics["clvp"]["n"] == ITEMS and metrics["clvp"]["n_random_weights"] == ITEMS
+    assert set(metrics["rtf"]["stages"]) == set(STAGES)
+    for sample in samples:
+        extras = sample["system_extras"]
+        assert EXTRAS <= set(extras) and extras["warning"] == RANDOM_WEIGHTS_WARNING
+        assert sample["audio"]["sample_rate"] == 24000
+        # 256 samples per 24 kHz mel frame; the decoder renders each AR code as 4 22.05 kHz frames.
+        expected_seconds = diffusion_output_frames(extras["latent_frames"]) * 256 / 24000
+        assert sample["audio"]["seconds"] == pytest.approx(expected_seconds)
+        timing = sample["timing"]
+        assert set(timing["stages"]) == set(STAGES) and all(v >= 0 for v in timing["stages"].values())
+        assert timing["seconds"] >= sum(timing["stages"].values()) * 0.99
+        assert extras["num_candidates"] == 3 and len(extras["clvp_scores"]) == 3
+        assert sample["scores"]["clvp"]["clvp"] == extras["chosen_clvp_score"]
+        assert extras["nondeterministic"] is False and extras["peak_gpu_memory_bytes"] is None
+    system = run_json["system"]
+    assert system["options"] == presets.resolve(TINY).to_json() and system["warning"] == RANDOM_WEIGHTS_WARNING
+    assert set(system["checkpoints"]) == {"autoregressive", "clvp", "diffusion", "vocoder"}  # no CVVP at 0
+    assert all(c["random"] and c["path"] is None and len(c["sha256"]) == 64 for c in system["checkpoints"].values())
+
+
+def test_audio_depends_only_on_the_seed(tmp_path, monkeypatch):
+    _, first, _ = run(tmp_path, monkeypatch, "first")
+    _, again, _ = run(tmp_path, monkeypatch, "again")
+    _, other_seed, _ = run(tmp_path, monkeypatch, "other", seed=1)
+    monkeypatch.setattr(TortoiseSystem, "batch_size", ITEMS)  # all items in one synthesize() call
+    _, batched, _ = run(tmp_path, monkeypatch, "batched")
+    assert audio_hashes(first) == audio_hashes(again) == audio_hashes(batched)
+    assert batched[0]["timing"]["batch_size"] == ITEMS and first[0]["timing"]["batch_size"] == 1
+    assert not set(audio_hashes(first).values()) & set(audio_hashes(other_seed).values())
+
+
+def test_swapping_one_checkpoint(tmp_path, monkeypatch):
+    configs = ModelConfigs.for_size("tiny")
+    path = tmp_path / "diffusion.pth"
+    torch.save(build_module("diffusion", configs, random_weights("diffusion", configs, init_seed=1)).state_dict(), path)
+    _, base, base_json = run(tmp_path, monkeypatch, "base")
+    _, swapped, swapped_json = run(tmp_path, monkeypatch, "swapped", checkpoints={"diffusion": str(path)})
+    before, after = base_json["system"]["checkpoints"], swapped_json["system"]["checkpoints"]
+    from evalkit.weights import file_sha256
+
+    assert after["diffusion"] == {"path": str(path.resolve()), "sha256": file_sha256(path),
+                                  "source": f"local:{path.resolve()}"}
+    assert after["diffusion"]["sha256"] != before["diffusion"]["sha256"]
+    assert {c: after[c] for c in after if c != "diffusion"} == {c: before[c] for c in before if c != "diffusion"}
+    assert swapped_json["identity"] != base_json["identity"]
+    assert not set(audio_hashes(base).values()) & set(audio_hashes(swapped).values())
+    # Only the decoder changed: the codes, their ranking and the latents are the same.
+    for b, s in zip(base, swapped):
+        assert b["system_extras"]["clvp_scores"] == s["system_extras"]["clvp_scores"]
+
+
+def test_missing_weights_fail_at_once_naming_the_fetch_command():
+    from evalkit import weights
+
+    with pytest.raises(WeightsError) as error:
+        TortoiseSystem(size="tiny").checkpoints()
+    message = str(error.value)
+    expected = weights.folder_of(weights.get_spec("tortoise/autoregressive")) / "autoregressive.pth"
+    assert "'autoregressive'" in message and str(expected) in message
+    assert "evalkit weights fetch tortoise/autoregressive" in message
+    with pytest.raises(WeightsError, match="evalkit weights fetch tortoise/autoregressive"):
+        evaluate(EvalConfig(suite="smoke", system="tortoise", system_options={"size": "tiny"}, metrics=("rtf",)))
+
+
+def test_checkpoint_override_errors_name_the_component(tmp_path):
+    with pytest.raises(EvalkitError, match=r"'vocoder' not found: .*absent\.pth"):
+        TortoiseSystem(**TINY, checkpoints={"vocoder": str(tmp_path / "absent.pth")}).checkpoints()
+    wrong = tmp_path / "clvp_as_diffusion.pth"
+    configs = ModelConfigs.for_size("tiny")
+    torch.save(build_module("clvp", configs, random_weights("clvp", configs, 0)).state_dict(), wrong)
+    with pytest.raises(EvalkitError, match=r"clvp_as_diffusion\.pth does not match DiffusionTts: missing keys"):
+        TortoiseSystem(**TINY, checkpoints={"diffusion": str(wrong)}).setup("cpu")
+    with pytest.raises(EvalkitError, match="checkpoints"):
+        TortoiseSystem(**TINY, checkpoints={"decoder": "x.pth"})
+
+
+def test_failing_items_fail_alone(system, tmp_path):
+    smoke = Item("ok", "A short sentence.", prompt_audio=_prompt())
+    not_audio = tmp_path / "prompt.wav"
+    not_audio.write_text("not audio")
+    items = [Item("no-voice", "Hello there."), smoke, Item("bad-voice", "Hi.", prompt_audio=not_audio),
+             Item("too-long", "word " * 500, prompt_audio=_prompt())]
+    results = system.synthesize(items, [1, 2, 3, 4])
+    assert isinstance(results[1], Synthesis)
+    missing, bad, long = results[0], results[2], results[3]
+    assert isinstance(missing, ItemError) and missing.type == "MissingPrompt" and "'no-voice'" in missing.message
+    assert isinstance(bad, ItemError) and bad.stage == "load" and "'bad-voice'" in bad.message
+    assert isinstance(long, ItemError) and "'too-long'" in long.message and "at most 399" in long.message
+
+
+def test_unseeded_items_are_flagged_nondeterministic(system):
+    item = Item("x", "Hello.", prompt_audio=_prompt())
+    first, second = (system.synthesize([item], [None])[0] for _ in range(2))
+    assert first.extras["nondeterministic"] and second.extras["nondeterministic"]
+    assert first.extras["seed"] != second.extras["seed"]
+    assert not np.array_equal(first.audio, second.audio)
+    seeded = system.synthesize([item], [first.extras["seed"]])[0]  # the drawn seed reproduces the item
+    assert np.array_equal(seeded.audio, first.audio) and seeded.extras["nondeterministic"] is False
+
+
+def test_cvvp_is_loaded_and_reported_only_when_used(tmp_path):
+    tortoise = TortoiseSystem(**TINY, cvvp_amount=0.5)
+    assert "cvvp" in tortoise.checkpoints()
+    tortoise.setup("cpu")
+    result = tortoise.synthesize([Item("x", "Hello.", prompt_audio=_prompt())], [3])[0]
+    assert len(result.extras["cvvp_scores"]) == 3 and "chosen_cvvp_score" in result.extras
+    assert "cvvp" not in TortoiseSystem(**TINY).checkpoints()
+
+
+@pytest.mark.parametrize("preset, candidates, steps, cond_free", [
+    ("ultra_fast", 16, 30, False), ("fast", 96, 80, True), ("standard", 256, 200, True), ("high_quality", 256, 400, True),
+])
+def test_presets_are_tortoises(preset, candidates, steps, cond_free):
+    o = TortoiseSystem(preset=preset).resolved
+    assert (o.num_autoregressive_samples, o.diffusion_iterations, o.cond_free) == (candidates, steps, cond_free)
+    assert (o.temperature, o.top_p, o.repetition_penalty, o.cond_free_k, o.diffusion_temperature) == (0.8, 0.8, 2.0, 2.0, 1.0)
+    assert (o.max_mel_tokens, o.cvvp_amount, o.top_k) == (500, 0.0, 50)
+
+
+def test_options_resolve_and_validate():
+    assert TortoiseSystem().resolved.preset == "fast"
+    overridden = TortoiseSystem(preset="ultra_fast", cond_free=True, num_autoregressive_samples=8)
+    assert overridden.resolved.cond_free and overridden.resolved.num_autoregressive_samples == 8
+    assert overridden.config()["options"]["diffusion_iterations"] == 30
+    assert "warning" not in overridden.config()
+    with pytest.raises(EvalkitError, match=r"unknown tortoise preset 'turbo' \(known: ultra_fast, fast, standard, high_quality\)"):
+        TortoiseSystem(preset="turbo")
+    with pytest.raises(EvalkitError, match=r"top_p=1.5 \(expected a number in \(0, 1\]\).*dtype='fp8'"):
+        TortoiseSystem(top_p=1.5, dtype="fp8")
+    with pytest.raises(EvalkitError, match="no option"):
+        TortoiseSystem(k=2)
+    with pytest.raises(EvalkitError, match="max_mel_tokens=900 exceeds"):
+        TortoiseSystem(max_mel_tokens=900)
+    with pytest.raises(EvalkitError, match="num_autoregressive_samples=True"):
+        TortoiseSystem(num_autoregressive_samples=True)
+
+
+def test_command_line_options_reach_the_system(tmp_path, monkeypatch, capsys):
+    from evalkit.cli import main
+
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--suite", "smoke", "--system", "tortoise", "--preset", "ultra_fast", "--limit", "1",
+            "--metrics", "rtf", "--out", str(tmp_path / "run"), "--json", "--option", "size=tiny",
+            "--option", "random_weights=true", "--option", "max_mel_tokens=8", "--option", "diffusion_iterations=2",
+            "--option", "num_autoregressive_samples=2", "--option", "top_p=0.5"]
+    assert main(args) == 0
+    options = json.loads((tmp_path / "run" / "run.json").read_text())["system"]["options"]
+    assert (options["preset"], options["top_p"], options["max_mel_tokens"], options["cond_free"]) == ("ultra_fast", 0.5, 8, False)
+    assert main([*args[:6], "turbo", *args[7:]]) == 2
+    assert "unknown tortoise preset 'turbo'" in capsys.readouterr().err
+
+
+def _prompt():
+    from evalkit.provenance import REPO_ROOT
+
+    return REPO_ROOT / "suites" / "smoke" / "audio" / "prompt-m3.flac"
