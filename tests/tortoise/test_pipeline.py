@@ -41,6 +41,18 @@ WAVEFORM_RTOL = 1e-4
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
+class Recorded(torch.nn.Module):
+    """Wraps a reference module and keeps what it returned (tts() does not return CLVP's scores)."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module, self.outputs = module, []
+
+    def forward(self, *args, **kwargs):
+        self.outputs.append(self.module(*args, **kwargs))
+        return self.outputs[-1]
+
+
 def _reference_diffusion(config):
     from tortoise.models.diffusion_decoder import DiffusionTts
 
@@ -89,7 +101,7 @@ def pair(reference, perturb):
     ref["vocoder"].eval(inference=True)  # api.py's vocoder.eval(inference=True): weight norm folded
 
     tts = TextToSpeech.__new__(TextToSpeech)  # its __init__ downloads the official checkpoints
-    vars(tts).update(ref, cvvp=None, device=torch.device("cpu"), half=False, enable_redaction=False,
+    vars(tts).update(ref, clvp=Recorded(ref["clvp"]), cvvp=None, device=torch.device("cpu"), half=False, enable_redaction=False,
                      tokenizer=VoiceBpeTokenizer(), models_dir=None, rlg_auto=None, rlg_diffusion=None)
     models = TortoiseModels(CONFIGS, torch.device("cpu"), StageDtypes(), **ours)
     # tts() builds a TacotronSTFT per call, whose constructor takes the pseudo-inverse of a 1026 x 1024
@@ -119,6 +131,8 @@ def test_waveform_equals_reference_tts(pair, clip, cond_free, max_batch, seed, c
                            max_mel_tokens=options.max_mel_tokens, diffusion_iterations=options.diffusion_iterations,
                            cond_free=cond_free, cond_free_k=options.cond_free_k,
                            diffusion_temperature=options.diffusion_temperature)[0, 0]
+    reference_scores = torch.cat(tts.clvp.outputs)
+    tts.clvp.outputs.clear()
     torch.manual_seed(12345)  # evalkit's result must not depend on the global RNG
     speech = pipeline.synthesize(TEXT, [clip], options, seed)
     assert speech.audio.shape == expected.shape
@@ -127,7 +141,9 @@ def test_waveform_equals_reference_tts(pair, clip, cond_free, max_batch, seed, c
     extras = speech.extras
     assert extras["stop_reasons"]["stop_token"] > 0 and extras["silence_truncated"] == cut
     assert extras["num_candidates"] == candidates and len(extras["clvp_scores"]) == candidates
-    assert extras["chosen_clvp_score"] == pytest.approx(max(extras["clvp_scores"]), abs=1e-4)
+    # The reported score is tortoise's own: CLVP on the padded, fixed codes of the chosen candidate.
+    assert extras["clvp_scores"] == pytest.approx(reference_scores.tolist(), abs=1e-4)
+    assert extras["chosen_clvp_score"] == pytest.approx(float(reference_scores.max()), rel=1e-5)
     assert speech.audio.shape[0] == extras["latent_frames"] * 4 * 24000 // 22050 * 256
     assert set(speech.stages) == set(STAGES)
 
