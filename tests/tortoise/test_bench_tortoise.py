@@ -1,0 +1,46 @@
+"""benchmarks/bench_tortoise.py runs end to end on CPU with tiny models (the GPU run uses the same code)."""
+import importlib.util
+import json
+
+import pytest
+
+from evalkit.provenance import REPO_ROOT
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY_ARGS = ["--device", "cpu", "--size", "tiny", "--max-mel-tokens", "10"]
+STAGE_KEYS = {f"{stage}_s" for stage in ("conditioning", "ar_sampling", "clvp_ranking", "ar_latents", "diffusion", "vocoder")}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_tortoise", REPO_ROOT / "benchmarks" / "bench_tortoise.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_presets_are_timed_for_a_fixed_number_of_codes(bench, capsys):
+    results = bench.main([*TINY_ARGS, "--presets", "ultra_fast,fast"])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == json.loads(json.dumps(results))  # the last line carries every figure
+    for preset, candidates in (("ultra_fast", 16), ("fast", 96)):
+        row = results["presets"][preset]
+        assert STAGE_KEYS <= set(row) and row["candidates"] == candidates
+        assert row["codes"] == 10  # stop token forbidden: every candidate runs to max_mel_tokens
+        assert row["rtf"] == pytest.approx(row["wall_s"] / row["audio_s"])
+        assert row["wall_s"] >= sum(row[k] for k in STAGE_KEYS) * 0.99
+        assert row["peak_gpu_gib"] is None
+    assert "reference_measured_ratios" not in results  # measured figures are for official sizes only
+    assert results["reference_measured"]["label"].startswith("reference measured 2026-11-28")
+
+
+def test_reference_runs_in_the_same_process(bench, reference, capsys):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):  # tortoise's STFT pseudo-inverse: see test_pipeline.py
+        results = bench.main([*TINY_ARGS, "--presets", "ultra_fast", "--reference"])
+    same_run = results["reference_same_run"]
+    assert same_run["preset"] == "ultra_fast" and same_run["audio_s"] == results["presets"]["ultra_fast"]["audio_s"]
+    assert {"ar_sampling_s", "diffusion_s", "wall_s"} <= set(same_run)
+    assert set(results["same_run_ratios"]) >= {"wall_s", "ar_sampling_s", "diffusion_s"}
+    assert "this process" in capsys.readouterr().out
