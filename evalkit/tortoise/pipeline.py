@@ -41,6 +41,9 @@ from evalkit.types import ItemFailure
 SAMPLE_RATE = DIFFUSION_SAMPLE_RATE  # the vocoder's output rate
 STAGES = ("conditioning", "ar_sampling", "clvp_ranking", "ar_latents", "diffusion", "vocoder")
 SCORE_DECIMALS = 4  # candidate score lists in the extras (the chosen score is kept exact)
+WARMUP_TEXT = ("The museum opens its new gallery of early photographs next week, and admission is free on Sundays. "
+               "Visitors are asked to book a time slot online, to arrive ten minutes early, and to leave large "
+               "bags in the cloakroom by the main entrance.")
 
 
 class StageClock:
@@ -167,9 +170,14 @@ class TortoisePipeline:
         return torch.stack(scores).mean(dim=0)
 
     def warmup(self, options: TortoiseOptions) -> None:
-        """One short, untimed item: captures the sampler's CUDA graphs for these options' candidate batches."""
+        """One untimed item: sizes the KV cache and captures the sampler's CUDA graphs for these options.
+
+        The text is long (158 tokens, more than most evaluation sentences) because the cache is sized by
+        prompt + codes: a longer item later regrows it, which drops and recaptures every graph inside a
+        timed item. One diffusion step suffices: that stage has no graphs to capture.
+        """
         one_second = torch.randn(22050, generator=torch.Generator().manual_seed(0)) * 0.1
-        self.synthesize("Warm up.", [one_second], replace(options, diffusion_iterations=1), seed=0)
+        self.synthesize(WARMUP_TEXT, [one_second], replace(options, diffusion_iterations=1), seed=0)
 
     def _extras(self, options: TortoiseOptions, sampled: SampledCodes, ranking: Ranking, kept: int, seed: int,
                 clips: int) -> dict[str, Any]:

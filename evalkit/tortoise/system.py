@@ -64,7 +64,11 @@ class TortoiseSystem(System):
                                f"{limit} mel positions")
 
     def config(self) -> dict[str, Any]:
-        config = {"name": self.name, "options": self.resolved.to_json()}
+        """Every option as resolved. Checkpoint overrides appear as "override": their paths and content
+        hashes are in `checkpoints()` (so a file moved elsewhere still hits the generation cache)."""
+        options = self.resolved.to_json()
+        options["checkpoints"] = {component: "override" for component in options["checkpoints"]}
+        config = {"name": self.name, "options": options}
         if self.resolved.random_weights:
             config["warning"] = RANDOM_WEIGHTS_WARNING
         return config

@@ -97,10 +97,48 @@ def test_swapping_one_checkpoint(tmp_path, monkeypatch):
     assert after["diffusion"]["sha256"] != before["diffusion"]["sha256"]
     assert {c: after[c] for c in after if c != "diffusion"} == {c: before[c] for c in before if c != "diffusion"}
     assert swapped_json["identity"] != base_json["identity"]
+    assert swapped_json["system"]["options"]["checkpoints"] == {"diffusion": "override"}
+    # Identity and cache keys follow content, not paths: the same file elsewhere is the same configuration.
+    copy = tmp_path / "elsewhere" / "decoder.pth"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    moved = TortoiseSystem(**TINY, checkpoints={"diffusion": str(copy)})
+    assert moved.config() == {k: v for k, v in swapped_json["system"].items() if k != "checkpoints"}
+    assert moved.checkpoints()["diffusion"]["sha256"] == after["diffusion"]["sha256"]
     assert not set(audio_hashes(base).values()) & set(audio_hashes(swapped).values())
     # Only the decoder changed: the codes, their ranking and the latents are the same.
     for b, s in zip(base, swapped):
         assert b["system_extras"]["clvp_scores"] == s["system_extras"]["clvp_scores"]
+
+
+def test_official_format_vocoder_file_gives_the_same_audio(system, tmp_path):
+    """vocoder.pth nests the generator under "model_g" with weight-normalised convolutions (weight_g, weight_v)."""
+    configs = ModelConfigs.for_size("tiny")
+    folded = build_module("vocoder", configs, random_weights("vocoder", configs, init_seed=0)).state_dict()
+    normalised = {}
+    for key, value in folded.items():
+        if key.endswith(".weight") and value.dim() == 3:  # a convolution: split into direction and norm
+            name = key[: -len(".weight")]
+            normalised[f"{name}.weight_v"] = value * 3.0
+            normalised[f"{name}.weight_g"] = value.flatten(1).norm(dim=1).view(-1, 1, 1)
+        else:
+            normalised[key] = value
+    path = tmp_path / "vocoder.pth"
+    torch.save({"model_g": normalised, "optim_g": {}, "step": 3}, path)
+    swapped = TortoiseSystem(**TINY, checkpoints={"vocoder": str(path)})
+    assert swapped.checkpoints()["vocoder"]["sha256"] != system.checkpoints()["vocoder"]["sha256"]
+    swapped.setup("cpu")
+    item = Item("x", "Hello.", prompt_audio=_prompt())
+    [ours], [theirs] = system.synthesize([item], [5]), swapped.synthesize([item], [5])
+    np.testing.assert_allclose(theirs.audio, ours.audio, rtol=0, atol=1e-5)
+
+
+def test_component_files_agree_with_the_checkpoint_module():
+    from evalkit.tortoise.checkpoint import COMPONENT_FILES
+    from evalkit.tortoise.weights import FILES
+
+    assert COMPONENT_FILES == {c: f for c, f in FILES.items() if c in COMPONENT_FILES}
+    assert set(FILES) == {*presets.COMPONENTS, "dvae"}
 
 
 def test_missing_weights_fail_at_once_naming_the_fetch_command():
