@@ -213,6 +213,14 @@ class SpeakerSimilarity(Metric):
             out[name] = (None, None) if path is None else (key, path)
         return out
 
+    def paired_terms(self, values, failed):
+        """sim_o / sim_gt are means of per-item cosines: terms (cosine, 1)."""
+        return {
+            name: {k: (float(v[name]), 1.0) for k, v in values.items() if v.get(name) is not None and math.isfinite(v[name])}
+            for name in ("sim_o", "sim_gt")
+            if any(v.get(name) is not None for v in values.values())
+        }
+
     def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
         out = {}
         for name, field in (("sim_o", "prompt_audio"), ("sim_gt", "reference_audio")):

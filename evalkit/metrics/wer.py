@@ -204,6 +204,26 @@ class WerMetric(Metric):
             out.append(record)
         return out
 
+    def paired_terms(self, values, failed):
+        """Per-item (numerator, denominator) of every summary in wer_summaries, for
+        paired comparisons: corpus rates are edits / reference units, macro WER a mean."""
+        words = {k: v["words"] for k, v in values.items()}
+
+        def over_ref_words(count) -> dict[str, tuple[float, float]]:
+            return {k: (float(count(w)), float(w["ref"])) for k, w in words.items()}
+
+        out = {
+            "wer": over_ref_words(errors),
+            "cer": {k: (float(errors(v["chars"])), float(v["chars"]["ref"])) for k, v in values.items()},
+            "wer_macro": {k: (v["wer"], 1.0) for k, v in values.items() if v["wer"] is not None},
+            **{f"wer_{op}": over_ref_words(lambda w, op=op: w[op]) for op in ("sub", "del", "ins")},
+        }
+        failed_words = {k: float(len(self.normalizer(reference_text(i)).split())) for k, i in failed.items()}
+        out["wer_with_failures"] = {**out["wer"], **{k: (n, n) for k, n in failed_words.items()}}
+        for tag in sorted({t for v in values.values() for t in v.get("tags", ())}):
+            out[f"wer[{tag}]"] = {k: t for k, t in out["wer"].items() if tag in values[k].get("tags", ())}
+        return out
+
     def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
         failed_words = [len(self.normalizer(reference_text(item)).split()) for item in failed]
         return wer_summaries(
