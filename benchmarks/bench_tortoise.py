@@ -46,7 +46,7 @@ GIB = 2 ** 30
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="cuda", help="cuda, cuda:N, cpu or auto")
     parser.add_argument("--size", default="official", choices=("official", "tiny"))
     parser.add_argument("--presets", default="ultra_fast,fast,standard",
                         help="comma-separated: ultra_fast, fast, standard, high_quality")
@@ -245,10 +245,14 @@ def print_table(results: dict, args) -> None:
 
 
 def main(argv=None) -> dict:
+    from evalkit.api import resolve_device
+
     args = parse_args(argv)
+    args.device = resolve_device(args.device)  # "auto": cuda when usable
     pipeline = build_pipeline(args)
     results = {
-        "device": args.device, "gpu": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else None,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else None,
         "torch": torch.__version__, "size": args.size, "max_mel_tokens": args.max_mel_tokens, "dtype": args.dtype,
         "dtypes": pipeline.models.dtypes.to_json(), "cuda_graph": args.cuda_graph, "weights": "random (seeded)",
         "presets": {p: run_preset(pipeline, args, p) for p in args.presets.split(",")},

@@ -13,6 +13,15 @@ Modules of the text and code-generation half:
     checkpoint      load_weights (weights-only, strict), read_state_dict, sha256_file, COMPONENT_FILES
     gpt2, rotary_encoder, channel_attention   building blocks of the above
 
+The assembled pipeline and its evalkit adapters (docs/tortoise.md):
+
+    presets         TortoiseOptions (every option, validated), PRESETS, resolve (no torch)
+    weights         registry entries tortoise/<component> for `evalkit weights fetch` (no torch)
+    models          ModelConfigs.for_size, resolve_weights / ComponentWeights, StageDtypes, TortoiseModels
+    pipeline        TortoisePipeline.synthesize(text, clips, options, seed) -> Speech (audio, stages, extras)
+    system          TortoiseSystem: the `tortoise` system
+    clvp_metric     ClvpAgreement: the `clvp` metric (pipeline score; EXPERIMENTAL DVAE path)
+
 How tortoise's `TextToSpeech.tts` chains them, for one item (what a pipeline reproduces):
 
     ids     = text.model_text_tokens(text)                      # BPE ids + one trailing 0

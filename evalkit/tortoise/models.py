@@ -28,7 +28,8 @@ from evalkit.tortoise.cvvp import CVVP, CVVPConfig
 from evalkit.tortoise.diffusion import OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionConfig, DiffusionTts
 from evalkit.tortoise.dvae import OFFICIAL_DVAE, TINY_DVAE, DiscreteVAE, DvaeConfig, load_dvae_state_dict
 from evalkit.tortoise.presets import TortoiseOptions
-from evalkit.tortoise.vocoder import OFFICIAL_UNIVNET, TINY_UNIVNET, UnivNetConfig, UnivNetGenerator, convert_official_state_dict
+from evalkit.tortoise.vocoder import (
+    OFFICIAL_UNIVNET, TINY_UNIVNET, UnivNetConfig, UnivNetGenerator, convert_official_state_dict)
 from evalkit.tortoise.weights import FILES, weight_name
 from evalkit.types import EvalkitError
 

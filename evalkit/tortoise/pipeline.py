@@ -2,7 +2,7 @@
 
     conditioning   AR mels (22.05 kHz, 6 s window) -> AR voice latent; UnivNet mels (24 kHz) -> diffusion voice latent
     ar_sampling    `num_autoregressive_samples` candidate code sequences (`decoding.CodeSampler`)
-    clvp_ranking   pad + fix the candidates, score them with CLVP (blended with CVVP when cvvp_amount > 0), take the best
+    clvp_ranking   pad + fix the candidates, score them with CLVP (and CVVP when cvvp_amount > 0), take the best
     ar_latents     the AR model's hidden states for the best candidate, cut at the first run of > 8 calm codes
     diffusion      latents -> UnivNet mel (`sampler.sample_mels`, conditioning-free guidance batched)
     vocoder        mel -> waveform (UnivNet)
@@ -146,7 +146,7 @@ class TortoisePipeline:
         return Speech(audio, SAMPLE_RATE, clock.seconds, extras)
 
     def conditioning(self, clips: Sequence[torch.Tensor], crop_generator: torch.Generator) -> Voice:
-        """tortoise's `get_conditioning_latents` (the AR latent in the AR model's dtype, the diffusion one in float32)."""
+        """tortoise's `get_conditioning_latents` (AR latent in the AR model's dtype, diffusion latent in float32)."""
         ar_mels = ar_conditioning_mels(clips, crop_generator).to(self.device)
         ar_latent = self.models.autoregressive.conditioning_latent(ar_mels)
         diffusion_mels = diffusion_conditioning_mels(clips).to(self.device)
@@ -201,8 +201,11 @@ class TortoisePipeline:
             "stop_reasons": {reason: reasons.count(reason) for reason in ("stop_token", "max_length")},
             "silence_truncated": kept < ranking.codes.shape[1],
             "silence_truncation_code": kept if kept < ranking.codes.shape[1] else None,
+            # Codes generated before the stop token but cut off: speech after a long pause, lost.
+            "silence_dropped_codes": max(lengths[best] - kept, 0),
             "latent_frames": kept,
-            "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else None,
+            "peak_gpu_memory_bytes": (torch.cuda.max_memory_allocated(self.device)
+                                      if self.device.type == "cuda" else None),
         }
         if ranking.cvvp is not None:
             extras["cvvp_amount"] = options.cvvp_amount

@@ -19,7 +19,8 @@ from evalkit.systems.base import System
 from evalkit.tortoise import presets
 from evalkit.types import Item, ItemError, ItemFailure, Synthesis
 
-RANDOM_WEIGHTS_WARNING = "RANDOM WEIGHTS: models initialised from a seed, no checkpoint; the audio is noise (tests and benchmarks only)"
+RANDOM_WEIGHTS_WARNING = ("RANDOM WEIGHTS: models initialised from a seed, no checkpoint; "
+                          "the audio is noise (tests and benchmarks only)")
 
 
 def load_voice_clip(path):

@@ -12,11 +12,12 @@ except ImportError:  # only a speed-up (installed with scikit-learn)
         return contextlib.nullcontext()
 
 from evalkit.provenance import REPO_ROOT
+from evalkit.tortoise.pipeline import STAGES
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 TINY_ARGS = ["--device", "cpu", "--size", "tiny", "--max-mel-tokens", "10"]
-STAGE_KEYS = {f"{stage}_s" for stage in ("conditioning", "ar_sampling", "clvp_ranking", "ar_latents", "diffusion", "vocoder")}
+STAGE_KEYS = {f"{stage}_s" for stage in STAGES}
 
 
 @pytest.fixture(scope="module")

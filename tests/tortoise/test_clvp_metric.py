@@ -80,7 +80,8 @@ def _cache_official_files(component, state):
     folder = weights_root() / "tortoise" / component
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(state, folder / FILES[component])
-    lock = {"name": f"tortoise/{component}", "source": "test", "files": {FILES[component]: file_sha256(folder / FILES[component])}}
+    file = folder / FILES[component]
+    lock = {"name": f"tortoise/{component}", "source": "test", "files": {file.name: file_sha256(file)}}
     (folder / LOCK_NAME).write_text(json.dumps(lock))
 
 
@@ -88,7 +89,8 @@ def test_auto_uses_cached_weights_with_strict_dvae_loading(tmp_path, monkeypatch
     monkeypatch.setenv("EVALKIT_WEIGHTS", str(tmp_path / "weights"))
     configs = ModelConfigs.for_size("tiny")
     g = torch.Generator().manual_seed(0)
-    _cache_official_files("dvae", {k: torch.randn(s, generator=g) * 0.2 for k, s in expected_checkpoint_shapes(TINY_DVAE).items()})
+    shapes = expected_checkpoint_shapes(TINY_DVAE)
+    _cache_official_files("dvae", {k: torch.randn(s, generator=g) * 0.2 for k, s in shapes.items()})
     _cache_official_files("clvp", build_module("clvp", configs, random_weights("clvp", configs, 0)).state_dict())
     metric = ClvpAgreement(size="tiny", max_mel_tokens=40)
     inp = score_input()
@@ -100,7 +102,8 @@ def test_auto_uses_cached_weights_with_strict_dvae_loading(tmp_path, monkeypatch
 
 def test_summaries_keep_the_sources_apart():
     metric = ClvpAgreement()
-    pipeline = [{"clvp": x, "source": "pipeline", "max_mel_tokens": 500, "random_weights": False} for x in (1.0, 2.0, 3.0)]
+    pipeline = [{"clvp": x, "source": "pipeline", "max_mel_tokens": 500, "random_weights": False}
+                for x in (1.0, 2.0, 3.0)]
     dvae = [{"clvp": 0.5, "source": "dvae", "max_mel_tokens": 500, "experimental": True}] * 2
     summaries = metric.aggregate(pipeline + dvae, failed=[Item("f", "x")])
     assert set(summaries) == {"clvp", "clvp_dvae"}

@@ -101,7 +101,8 @@ def pair(reference, perturb):
     ref["vocoder"].eval(inference=True)  # api.py's vocoder.eval(inference=True): weight norm folded
 
     tts = TextToSpeech.__new__(TextToSpeech)  # its __init__ downloads the official checkpoints
-    vars(tts).update(ref, clvp=Recorded(ref["clvp"]), cvvp=None, device=torch.device("cpu"), half=False, enable_redaction=False,
+    vars(tts).update(ref, clvp=Recorded(ref["clvp"]), cvvp=None, device=torch.device("cpu"), half=False,
+                     enable_redaction=False,
                      tokenizer=VoiceBpeTokenizer(), models_dir=None, rlg_auto=None, rlg_diffusion=None)
     models = TortoiseModels(CONFIGS, torch.device("cpu"), StageDtypes(), **ours)
     # tts() builds a TacotronSTFT per call, whose constructor takes the pseudo-inverse of a 1026 x 1024
@@ -150,7 +151,8 @@ def test_waveform_equals_reference_tts(pair, clip, cond_free, max_batch, seed, c
 
 def test_silence_cut_is_reported(pair, clip):
     _, pipeline = pair
-    options = resolve({"size": "tiny", "num_autoregressive_samples": 4, "max_mel_tokens": 24, "diffusion_iterations": 2})
+    options = resolve({"size": "tiny", "num_autoregressive_samples": 4, "max_mel_tokens": 24,
+                       "diffusion_iterations": 2})
     reports = [pipeline.synthesize(TEXT, [clip], options, seed).extras for seed in range(6)]
     cut = [r for r in reports if r["silence_truncated"]]
     kept = [r for r in reports if not r["silence_truncated"]]
@@ -159,6 +161,7 @@ def test_silence_cut_is_reported(pair, clip):
         assert r["chosen_stop_reason"] == "stop_token"
         # The stop token became calm codes; latents end at the code where the run first exceeds 8.
         assert r["silence_truncation_code"] == r["latent_frames"] == r["chosen_tokens"] + MAX_CALM_RUN
+        assert r["silence_dropped_codes"] == 0
     for r in kept:
         assert r["silence_truncation_code"] is None and r["latent_frames"] == 24
 

@@ -21,8 +21,8 @@ TINY = {"size": "tiny", "random_weights": True, "preset": "ultra_fast", "max_mel
 ITEMS = 4
 EXTRAS = {"preset", "random_weights", "dtype", "seed", "num_candidates", "max_mel_tokens", "clvp_scores",
           "chosen_candidate", "chosen_clvp_score", "tokens_per_candidate", "chosen_tokens", "chosen_stop_reason",
-          "stop_reasons", "silence_truncated", "silence_truncation_code", "latent_frames", "peak_gpu_memory_bytes",
-          "nondeterministic", "warning"}
+          "stop_reasons", "silence_truncated", "silence_truncation_code", "silence_dropped_codes", "latent_frames",
+          "peak_gpu_memory_bytes", "nondeterministic", "warning"}
 
 
 def run(tmp_path, monkeypatch, name, *, seed=0, metrics=("rtf",), **options):
@@ -200,12 +200,14 @@ def test_cvvp_is_loaded_and_reported_only_when_used(tmp_path):
 
 
 @pytest.mark.parametrize("preset, candidates, steps, cond_free", [
-    ("ultra_fast", 16, 30, False), ("fast", 96, 80, True), ("standard", 256, 200, True), ("high_quality", 256, 400, True),
+    ("ultra_fast", 16, 30, False), ("fast", 96, 80, True), ("standard", 256, 200, True),
+    ("high_quality", 256, 400, True),
 ])
 def test_presets_are_tortoises(preset, candidates, steps, cond_free):
     o = TortoiseSystem(preset=preset).resolved
     assert (o.num_autoregressive_samples, o.diffusion_iterations, o.cond_free) == (candidates, steps, cond_free)
-    assert (o.temperature, o.top_p, o.repetition_penalty, o.cond_free_k, o.diffusion_temperature) == (0.8, 0.8, 2.0, 2.0, 1.0)
+    shared = (o.temperature, o.top_p, o.repetition_penalty, o.cond_free_k, o.diffusion_temperature)
+    assert shared == (0.8, 0.8, 2.0, 2.0, 1.0)
     assert (o.max_mel_tokens, o.cvvp_amount, o.top_k) == (500, 0.0, 50)
 
 
@@ -215,7 +217,8 @@ def test_options_resolve_and_validate():
     assert overridden.resolved.cond_free and overridden.resolved.num_autoregressive_samples == 8
     assert overridden.config()["options"]["diffusion_iterations"] == 30
     assert "warning" not in overridden.config()
-    with pytest.raises(EvalkitError, match=r"unknown tortoise preset 'turbo' \(known: ultra_fast, fast, standard, high_quality\)"):
+    known = r"\(known: ultra_fast, fast, standard, high_quality\)"
+    with pytest.raises(EvalkitError, match=r"unknown tortoise preset 'turbo' " + known):
         TortoiseSystem(preset="turbo")
     with pytest.raises(EvalkitError, match=r"top_p=1.5 \(expected a number in \(0, 1\]\).*dtype='fp8'"):
         TortoiseSystem(top_p=1.5, dtype="fp8")
@@ -237,7 +240,8 @@ def test_command_line_options_reach_the_system(tmp_path, monkeypatch, capsys):
             "--option", "num_autoregressive_samples=2", "--option", "top_p=0.5"]
     assert main(args) == 0
     options = json.loads((tmp_path / "run" / "run.json").read_text())["system"]["options"]
-    assert (options["preset"], options["top_p"], options["max_mel_tokens"], options["cond_free"]) == ("ultra_fast", 0.5, 8, False)
+    chosen = (options["preset"], options["top_p"], options["max_mel_tokens"], options["cond_free"])
+    assert chosen == ("ultra_fast", 0.5, 8, False)
     assert main([*args[:6], "turbo", *args[7:]]) == 2
     assert "unknown tortoise preset 'turbo'" in capsys.readouterr().err
 
@@ -246,3 +250,25 @@ def _prompt():
     from evalkit.provenance import REPO_ROOT
 
     return REPO_ROOT / "suites" / "smoke" / "audio" / "prompt-m3.flac"
+
+
+@pytest.mark.gpu
+def test_cuda_run_through_the_runner(tmp_path, monkeypatch):
+    """CUDA, tiny random weights: bf16 AR + diffusion, CUDA graphs captured in warm-up and not re-captured."""
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    options = {**TINY, "max_mel_tokens": 40, "num_autoregressive_samples": 8}
+    result = evaluate(EvalConfig(suite="smoke", system="tortoise", system_options=options, metrics=("rtf", "clvp"),
+                                 limit=2, device="cuda", out=tmp_path / "run", quiet=True))
+    assert result.n_failed == 0
+    samples = [json.loads(line) for line in (result.run_dir / "samples.jsonl").read_text().splitlines()]
+    for sample in samples:
+        extras = sample["system_extras"]
+        assert extras["dtype"]["autoregressive"] == "bfloat16" and extras["dtype"]["clvp"] == "float32"
+        assert extras["peak_gpu_memory_bytes"] > 0 and set(sample["timing"]["stages"]) == set(STAGES)
+    tortoise = TortoiseSystem(**options)
+    tortoise.setup("cuda")
+    tortoise.warmup()
+    graphs = dict(tortoise._pipeline.sampler._graphs)
+    assert graphs, "warm-up captured no CUDA graph"
+    tortoise.synthesize([Item("x", "A sentence of ordinary length for an evaluation.", prompt_audio=_prompt())], [1])
+    assert tortoise._pipeline.sampler._graphs == graphs  # the warm-up sized the cache: nothing re-captured
