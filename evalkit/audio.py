@@ -5,7 +5,6 @@ soundfile and resamples with a polyphase filter. Every error names the file.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from math import gcd
 from pathlib import Path
@@ -93,15 +92,3 @@ def decode_audio(data: bytes, source: str) -> tuple[np.ndarray, int]:
     except Exception as exc:
         raise AudioError(f"{source}: not a readable audio file ({exc})") from None
     return check_audio(audio, rate, source), rate
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()

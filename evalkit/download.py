@@ -43,7 +43,7 @@ class Remote:
     """A published file pinned by content."""
 
     url: str
-    sha256: str
+    sha256: str | None  # None: not pinned yet (the caller records what it gets)
     size: int | None = None  # bytes, when known: progress total and a cheap early check
     label: str = ""  # what the file is, for messages and the progress bar
 
@@ -53,7 +53,8 @@ class Remote:
 
     def manual_hint(self, dest: Path) -> str:
         size = f", {self.size:,} bytes" if self.size else ""
-        return f"to install it by hand, download {self.url} and save it as {dest} (sha256 {self.sha256}{size})"
+        sha = f"sha256 {self.sha256}" if self.sha256 else "sha256 not pinned"
+        return f"to install it by hand, download {self.url} and save it as {dest} ({sha}{size})"
 
 
 def offline() -> bool:
@@ -87,8 +88,8 @@ def fetch(remote: Remote, dest: Path, *, quiet: bool = False, timeout_s: float =
 
 
 def verify(remote: Remote, path: Path) -> None:
-    """Raise ChecksumMismatch unless `path` has the pinned size and sha256."""
-    from evalkit.audio import sha256_file
+    """Raise ChecksumMismatch unless `path` has the pinned size and sha256 (when pinned)."""
+    from evalkit.hashing import sha256_file
 
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
@@ -96,6 +97,8 @@ def verify(remote: Remote, path: Path) -> None:
             f"{path}: {size:,} bytes, expected {remote.size:,} for {remote.what} from {remote.url}; "
             "delete the file and try again"
         )
+    if remote.sha256 is None:
+        return
     actual = sha256_file(path)
     if actual != remote.sha256:
         raise ChecksumMismatch(
@@ -124,7 +127,7 @@ def _transfer(remote: Remote, part: Path, have: int, dest: Path, *, quiet: bool,
             f"cannot download {remote.what}: {remote.url} is unreachable ({reason}); {remote.manual_hint(dest)}"
         ) from None
     with response:
-        if have and _resume_offset(response) != have:
+        if have and _resume_offset(response, have) != have:
             have = 0  # the server ignored or misread the range: start over
         length = response.headers.get("Content-Length")
         total = remote.size or (have + int(length) if length else None)
@@ -154,12 +157,13 @@ def _interrupted(remote: Remote, part: Path, why: str) -> DownloadError:
     )
 
 
-def _resume_offset(response) -> int | None:
-    """Where a 206 Partial Content response starts; None for a full (200) response."""
+def _resume_offset(response, requested: int) -> int | None:
+    """Where a 206 Partial Content response starts (a 206 without a Content-Range header
+    is taken to honour the requested offset); None for a full (200) response."""
     if response.status != 206:
         return None
     match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-    return int(match.group(1)) if match else None
+    return int(match.group(1)) if match else requested
 
 
 def extract_tar(archive: Path, dest: Path, *, quiet: bool = False) -> None:

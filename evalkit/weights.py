@@ -27,7 +27,6 @@ import importlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -35,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from evalkit.cache import JsonCache, atomic_write_bytes, content_key
+from evalkit.cache import atomic_write_bytes
+from evalkit.hashing import cached_sha256, sha256_file
 from evalkit.registry import import_target
 from evalkit.types import EvalkitError
 
@@ -45,7 +45,6 @@ LOCK_NAME = "evalkit-lock.json"
 SPEC_MODULES = ("evalkit.tortoise.weights",)
 _TRUE = {"1", "true", "yes", "on"}
 _TIMEOUT_S = 30
-_CHUNK = 1 << 20
 
 
 class WeightsError(EvalkitError):
@@ -187,21 +186,9 @@ def folder_of(spec: WeightSpec) -> Path:
 
 
 def file_sha256(path: Path, *, use_cache: bool = True) -> str:
-    """sha256 of a file, hashed once per (real path, size, mtime) and cached."""
-    real = Path(path).resolve()
-    st = real.stat()
-    key = content_key("file-sha256", str(real), st.st_size, st.st_mtime_ns)
-    cache = JsonCache("file-sha256")
-    if use_cache:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit["sha256"]
-    h = hashlib.sha256()
-    with open(real, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    cache.put(key, {"sha256": h.hexdigest(), "path": str(real)})
-    return h.hexdigest()
+    """sha256 of a weight file; memoised unless `use_cache` is False (verification of a
+    file that may have been replaced in place within the same mtime tick)."""
+    return cached_sha256(path) if use_cache else sha256_file(path)
 
 
 # ---------------------------------------------------------------- lock records
@@ -349,43 +336,16 @@ def download(spec: WeightSpec) -> ResolvedWeights:
 
 
 def download_file(url: str, target: Path, sha256: str | None, desc: str) -> None:
-    """Download `url` to `target`, resuming a `.part` file, checking `sha256` when given."""
-    import urllib.error
-    import urllib.request
+    """Download `url` to `target` (resuming a `.part` file, verifying `sha256` when
+    pinned) with evalkit.download, reporting failures as weights errors."""
+    from evalkit import download as dl
 
-    from tqdm import tqdm
-
-    part = target.with_name(target.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        response = urllib.request.urlopen(request, timeout=_TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416:  # range not satisfiable: the .part already holds the whole file
-            response = None
-        else:
-            raise WeightsError(f"{desc}: download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise WeightsError(f"{desc}: cannot reach {url} ({exc}); set HF_HUB_OFFLINE=1 to fail fast offline") from None
-    if response is not None:
-        with response:
-            if have and response.status != 206:  # server ignored the range: start over
-                have = 0
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length else None
-            with (
-                open(part, "ab" if have else "wb") as out,
-                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, file=sys.stderr) as bar,
-            ):
-                for block in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    actual = file_sha256(part, use_cache=False)
-    if sha256 is not None and actual != sha256:
-        part.unlink()
-        raise ChecksumMismatch(f"{desc}: downloaded {url} has sha256 {actual}, expected {sha256}; deleted it")
-    os.replace(part, target)
+        dl.fetch(dl.Remote(url, sha256, label=desc), target, timeout_s=_TIMEOUT_S)
+    except dl.ChecksumMismatch as exc:
+        raise ChecksumMismatch(str(exc)) from None
+    except dl.DownloadError as exc:
+        raise WeightsError(str(exc)) from None
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

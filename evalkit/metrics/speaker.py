@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from evalkit.audio import AudioError, load_audio_at, resample, sha256_file
+from evalkit.audio import AudioError, load_audio_at, resample
+from evalkit.hashing import sha256_file
 from evalkit.cache import JsonCache, content_key
 from evalkit.metrics import stats
 from evalkit.metrics.base import Metric, ScoreInput, Summary

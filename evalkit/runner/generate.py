@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac, sha256_bytes
+from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
 from evalkit.cache import BlobCache, JsonCache, content_key
+from evalkit.hashing import sha256_bytes
 from evalkit.metrics.base import ScoreInput
 from evalkit.provenance import hardware
 from evalkit.store import RunStore

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from evalkit.cache import JsonCache, content_key
+from evalkit.cache import content_key
 from evalkit.registry import import_target
 from evalkit.suites.manifest import ItemRows, build_items
 from evalkit.suites.spec import LOADERS, SuiteError, SuiteSpec, builtin_suites, find_spec
@@ -44,21 +44,14 @@ class Suite:
 
 
 def file_sha256(path: Path) -> str | None:
-    """sha256 of a file, memoised in the cache by (path, size, mtime); None if missing."""
-    from evalkit.audio import sha256_file
+    """sha256 of a suite's audio file (memoised); None for a missing file, which the
+    item's load problem already reports."""
+    from evalkit.hashing import cached_sha256
 
     try:
-        st = path.stat()
+        return cached_sha256(path)
     except OSError:
         return None
-    cache = JsonCache("filehash", durable=False)  # a lost entry only means hashing again
-    key = content_key(str(path.resolve()), st.st_size, st.st_mtime_ns)
-    hit = cache.get(key)
-    if hit is not None:
-        return hit["sha256"]
-    sha = sha256_file(path)
-    cache.put(key, {"sha256": sha, "path": str(path)})
-    return sha
 
 
 def load_suite(name_or_path: str, *, voice: str | Path | None = None, voice_text: str | None = None) -> Suite:

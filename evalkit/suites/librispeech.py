@@ -30,7 +30,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.suites.download import ChecksumMismatch, DownloadError, Remote, extract_tar, fetch, verify
+from evalkit.download import ChecksumMismatch, DownloadError, Remote, extract_tar, fetch, verify
 from evalkit.suites.locations import record_location, recorded_location
 from evalkit.suites.manifest import ItemRows, resolve_in_root
 from evalkit.suites.spec import SuiteError, SuiteSpec

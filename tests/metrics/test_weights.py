@@ -104,7 +104,7 @@ def test_download_resumes_a_partial_file(root, server):
 
 def test_download_checksum_mismatch_is_an_error_and_deletes_the_file(root, server):
     s = weights.register(spec(server, sha="0" * 64))
-    with pytest.raises(ChecksumMismatch, match="expected 0000"):
+    with pytest.raises(ChecksumMismatch, match="pinned 0000"):
         weights.resolve(s.name)
     assert not list(root.rglob("model.bin*"))
 

@@ -1,4 +1,4 @@
-"""evalkit.suites.download against a local HTTP server: resume, verification, offline, extraction."""
+"""evalkit.download against a local HTTP server: resume, verification, offline, extraction."""
 from __future__ import annotations
 
 import io
@@ -7,9 +7,9 @@ import tarfile
 import time
 
 import pytest
-from conftest import sha256
+from suites_helpers import sha256
 
-from evalkit.suites.download import ChecksumMismatch, DownloadError, Remote, extract_tar, fetch
+from evalkit.download import ChecksumMismatch, DownloadError, Remote, extract_tar, fetch
 
 PAYLOAD = os.urandom(300_000)  # spans many socket reads, so a cut lands mid-stream
 

@@ -5,7 +5,7 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import REPO_ROOT, write_audio
+from suites_helpers import REPO_ROOT, write_audio
 
 from evalkit.suites import load_suite
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import sha256, write_librispeech_tree
+from suites_helpers import sha256, write_librispeech_tree
 
 from evalkit.cli import main as cli_main
 from evalkit.suites import SuiteError, find_spec, load_suite
 from evalkit.suites import librispeech as ls
-from evalkit.suites.download import Remote, verify
+from evalkit.download import Remote, verify
 from evalkit.suites.manifest import build_items
 
 # (prompt id, prompt s, prompt text, target id, target s, target text): two speakers.

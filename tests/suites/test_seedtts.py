@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_audio
+from suites_helpers import write_audio
 
 from evalkit.suites import SuiteError, find_spec, load_suite
 from evalkit.suites import seedtts
