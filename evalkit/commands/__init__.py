@@ -31,3 +31,26 @@ def print_json(data: object) -> None:
     import json
 
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def register_listing(sub, command: str, registry_name: str, help_text: str, footer: str = "") -> None:
+    """`evalkit <command> list [--json]` over a registry in evalkit.registry."""
+    parser = sub.add_parser(command, help=help_text)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[output_flags()], help=f"list the built-in {command}")
+
+    def run(args) -> int:
+        from evalkit import registry
+
+        described = getattr(registry, registry_name).describe()
+        if args.json:
+            print_json(described)
+            return 0
+        width = max(map(len, described))
+        for name, text in described.items():
+            print(f"{name.ljust(width)}  {text}")
+        if footer:
+            print(f"\n{footer}")
+        return 0
+
+    listing.set_defaults(func=run)
