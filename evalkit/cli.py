@@ -26,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"evalkit.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"evalkit.commands.{name}":
-                raise
-            continue  # a command whose module is not part of this build
-        module.register(sub)
+        importlib.import_module(f"evalkit.commands.{name}").register(sub)
     return parser
 
 
