@@ -47,7 +47,7 @@ class TortoiseSystem(System):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.resolved = presets.resolve(self.options)  # unknown preset or bad value: a clear error, now
-        self._checkpoints: dict | None = None
+        self._weights: dict | None = None  # component -> models.ComponentWeights, resolved once
         self._pipeline = None
         self._check_capacity()
 
@@ -76,13 +76,11 @@ class TortoiseSystem(System):
 
     def checkpoints(self) -> Mapping[str, Mapping[str, Any]]:
         """Every component the configuration loads, with its sha256 (random weights: a hash of the init recipe)."""
-        if self._checkpoints is None:
+        if self._weights is None:
             from evalkit.tortoise.models import ModelConfigs, resolve_weights
 
-            configs = ModelConfigs.for_size(self.resolved.size)
-            self._weights = resolve_weights(self.resolved, configs)
-            self._checkpoints = {c: w.to_json() for c, w in self._weights.items()}
-        return self._checkpoints
+            self._weights = resolve_weights(self.resolved, ModelConfigs.for_size(self.resolved.size))
+        return {component: weights.to_json() for component, weights in self._weights.items()}
 
     def setup(self, device: str) -> None:
         import torch
