@@ -174,7 +174,8 @@ class TortoisePipeline:
 
         The text is long (158 tokens, more than most evaluation sentences) because the cache is sized by
         prompt + codes: a longer item later regrows it, which drops and recaptures every graph inside a
-        timed item. One diffusion step suffices: that stage has no graphs to capture.
+        timed item (a shorter one at most captures a graph for one smaller attention window: milliseconds).
+        One diffusion step suffices: that stage has no graphs to capture.
         """
         one_second = torch.randn(22050, generator=torch.Generator().manual_seed(0)) * 0.1
         self.synthesize(WARMUP_TEXT, [one_second], replace(options, diffusion_iterations=1), seed=0)
