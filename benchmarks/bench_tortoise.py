@@ -217,6 +217,11 @@ def run_reference(args) -> dict:
 # -- report -------------------------------------------------------------------------------------------
 
 
+def comparable_with_reference(args) -> bool:
+    """The measured figures are for official sizes, 500 codes, on a GPU."""
+    return args.size == "official" and args.max_mel_tokens == 500 and args.device.startswith("cuda")
+
+
 def ratios(reference: dict, ours: dict) -> dict:
     return {k: reference[k] / ours[k] for k in ("wall_s", "rtf", "ar_sampling_s", "diffusion_s", "clvp_ranking_s")
             if reference.get(k) and ours.get(k)}
@@ -227,7 +232,7 @@ def print_table(results: dict, args) -> None:
             "ar_ms_per_step", "clvp_ranking_s", "ar_latents_s", "diffusion_s", "vocoder_s", "peak_gpu_gib")
     for preset, row in results["presets"].items():
         print(f"\n{preset} ({args.size} size, random weights, {row['codes']} codes, device {args.device})")
-        reference = REFERENCE_MEASURED.get(preset, {}) if args.size == "official" else {}
+        reference = REFERENCE_MEASURED.get(preset, {}) if comparable_with_reference(args) else {}
         for key in keys:
             value = row.get(key)
             line = f"  {key:<16} {'-' if value is None else f'{value:.4g}':>10}"
@@ -258,7 +263,7 @@ def main(argv=None) -> dict:
         "presets": {p: run_preset(pipeline, args, p) for p in args.presets.split(",")},
         "reference_measured": {"label": REFERENCE_LABEL, **REFERENCE_MEASURED},
     }
-    if args.size == "official":  # the measured figures are for official sizes only
+    if comparable_with_reference(args):
         results["reference_measured_ratios"] = {p: ratios(REFERENCE_MEASURED[p], row)
                                                 for p, row in results["presets"].items() if p in REFERENCE_MEASURED}
     if args.reference:

@@ -39,7 +39,11 @@ def test_presets_are_timed_for_a_fixed_number_of_codes(bench, capsys):
         assert row["rtf"] == pytest.approx(row["wall_s"] / row["audio_s"])
         assert row["wall_s"] >= sum(row[k] for k in STAGE_KEYS) * 0.99
         assert row["peak_gpu_gib"] is None
-    assert "reference_measured_ratios" not in results  # measured figures are for official sizes only
+    assert "reference_measured_ratios" not in results  # measured figures: official size, 500 codes, GPU
+    comparable = bench.comparable_with_reference
+    assert comparable(bench.parse_args(["--device", "cuda"]))
+    for other in (["--device", "cpu"], ["--device", "cuda", "--max-mel-tokens", "100"], ["--size", "tiny"]):
+        assert not comparable(bench.parse_args(other))
     assert results["reference_measured"]["label"].startswith("reference measured 2026-11-28")
 
 
