@@ -127,7 +127,7 @@ class TortoisePipeline:
         with clock.stage("conditioning"):
             voice = self.conditioning(clips, torch.Generator().manual_seed(crop_seed(seed)))
         with clock.stage("ar_sampling"):
-            sampled = self.sampler.sample(voice.ar_latent, tokens, _sampling_options(options), generator)
+            sampled = self._sample(voice, tokens, options, generator)
         with clock.stage("clvp_ranking"):
             ranking = self.rank(tokens, sampled.codes, voice, options)
         with clock.stage("ar_latents"):
@@ -144,6 +144,16 @@ class TortoisePipeline:
             audio = self.models.vocoder.inference(mel[None], generator=generator)[0, 0].float().cpu()
         extras = self._extras(options, sampled, ranking, kept, seed, len(clips))
         return Speech(audio, SAMPLE_RATE, clock.seconds, extras)
+
+    def _sample(self, voice: Voice, tokens: torch.Tensor, options: TortoiseOptions, generator) -> SampledCodes:
+        try:
+            return self.sampler.sample(voice.ar_latent, tokens, _sampling_options(options), generator)
+        except torch.cuda.OutOfMemoryError:
+            # Not split automatically: batches draw one after another, so the split changes the candidates.
+            raise ItemFailure(
+                f"out of GPU memory sampling {options.num_autoregressive_samples} candidates in batches of "
+                f"{options.max_batch or options.num_autoregressive_samples}: set a smaller max_batch "
+                "(--option max_batch=16 is tortoise's own batch size)") from None
 
     def conditioning(self, clips: Sequence[torch.Tensor], crop_generator: torch.Generator) -> Voice:
         """tortoise's `get_conditioning_latents` (AR latent in the AR model's dtype, diffusion latent in float32)."""

@@ -180,6 +180,15 @@ def test_failing_items_fail_alone(system, tmp_path):
     assert isinstance(long, ItemError) and "'too-long'" in long.message and "at most 399" in long.message
 
 
+def test_out_of_gpu_memory_names_the_option_to_set(system, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(system._pipeline.sampler, "sample", exhausted)
+    [error] = system.synthesize([Item("big", "Hello.", prompt_audio=_prompt())], [1])
+    assert isinstance(error, ItemError) and "'big'" in error.message and "max_batch" in error.message
+
+
 def test_unseeded_items_are_flagged_nondeterministic(system):
     item = Item("x", "Hello.", prompt_audio=_prompt())
     first, second = (system.synthesize([item], [None])[0] for _ in range(2))
