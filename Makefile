@@ -94,3 +94,6 @@ bench: bench-score bench-tortoise
 
 bench-score: venv
 	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_score.py --device $(BENCH_DEVICE) $(BENCH_ARGS)
+
+bench-tortoise: venv
+	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_tortoise.py --device $(BENCH_DEVICE) $(BENCH_ARGS)

@@ -76,9 +76,16 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
     return metrics
 
 
-def run_identity(suite, system, checkpoints, metrics, seed, protocol) -> dict[str, Any]:
+def device_kind(device: str) -> str:
+    """"cuda:1" -> "cuda": numerics (and a system's automatic precision) follow the kind
+    of device, not which one of them."""
+    return device.split(":", 1)[0]
+
+
+def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) -> dict[str, Any]:
     """What makes two runs the same run: resuming requires an identical identity."""
     return {
+        "device": device_kind(device),
         "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
         "system": system.config(),
         "checkpoints": {k: v.get("sha256") for k, v in checkpoints.items()},
@@ -109,7 +116,7 @@ def evaluate(config: EvalConfig) -> RunResult:
     device = resolve_device(config.device)
     metrics = build_metrics(config.metrics or suite.spec.metrics, config.protocol, device, config.metric_options)
     checkpoints = system.checkpoints()
-    identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol)
+    identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol, device)
     run_dir = config.out or default_run_dir(
         suite.name, system_name, identity, config.seed, system.options.get("preset")
     )

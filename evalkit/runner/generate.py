@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
+from evalkit.api import device_kind
 from evalkit.cache import BlobCache, JsonCache, content_key
 from evalkit.hashing import sha256_bytes
 from evalkit.metrics.base import ScoreInput
@@ -40,7 +41,10 @@ class Generator:
         self.suite = suite
         self.device = device
         self.use_cache = system.generates and system.deterministic
-        self.config_key = content_key(system.config(), {k: v.get("sha256") for k, v in checkpoints.items()})
+        # The device kind is part of the key: CPU and CUDA runs of one config differ numerically
+        # (and systems pick precision by device, e.g. TorToiSe's dtype=auto).
+        self.config_key = content_key(system.config(), {k: v.get("sha256") for k, v in checkpoints.items()},
+                                      device_kind(device))
         self.entries = JsonCache("generation")
         self.blobs = BlobCache("audio")
         self._ready = False

@@ -137,9 +137,6 @@ class TortoisePipeline:
         with clock.stage("diffusion"):
             [mel] = sample_mels(self.models.diffusion, [latents.float()], voice.diffusion_latent, [generator],
                                 _diffusion_options(options, self.models.dtypes.diffusion))
-            # tortoise's p_sample draws noise at the last step too (and masks it out); `sample_mels` does not.
-            # Drawing it here keeps the vocoder's noise where the reference's global RNG has it.
-            torch.randn(mel[None].shape, generator=generator, device=generator.device)
         with clock.stage("vocoder"):
             audio = self.models.vocoder.inference(mel[None], generator=generator)[0, 0].float().cpu()
         extras = self._extras(options, sampled, ranking, kept, seed, len(clips))

@@ -13,8 +13,9 @@ The process is tortoise-tts 3.0.0's `load_discrete_vocoder_diffuser` + `SpacedDi
 Unlike the reference, the conditional and unconditional passes run as one batch, position biases are built
 once per call, the model's forward is replayed as a CUDA graph on GPUs, several items (with their own lengths)
 can be decoded together, and every random draw comes from the caller's `torch.Generator` (one per item):
-initial noise (times `temperature`), then one draw per step except the last - the same order and shapes as
-the reference, so a generator seeded like the reference's global RNG reproduces it.
+initial noise (times `temperature`), then one draw per step, the last included (the reference draws it and
+masks it out; drawing it keeps whatever the caller draws next, e.g. the vocoder's noise, where the reference
+has it) - the same order and shapes as the reference, so a generator seeded like its global RNG reproduces it.
 
 On an H200 (benchmarks/tortoise_decoder.md) an 80-step guided sample of ~23 s of speech takes 1.24 s in
 bfloat16 and 2.60 s in float32, against 12.9 s for the reference. Batching items of different lengths is
@@ -191,9 +192,8 @@ def sample_mels(model: DiffusionTts, latents: Sequence[torch.Tensor], conditioni
             if options.cond_free:
                 k = options.cond_free_k * (1 - i / len(schedule))
                 eps = (1 + k) * eps - k * out[items:, :channels]
-            noise = None if i == 0 else _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)],
-                                                   frames)
-            x = schedule.step(i, x, eps, variance_values, noise)
+            noise = _pad_stack([_draw(g, n, channels, device) for g, n in zip(generators, lengths)], frames)
+            x = schedule.step(i, x, eps, variance_values, None if i == 0 else noise)
             if mask is not None:
                 x = x * mask.valid
     mels = denormalize_tacotron_mel(x)
