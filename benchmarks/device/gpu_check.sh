@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU session's one prepared run (device tool): GPU tests, the TorToiSe pipeline
+# benchmark (evalkit vs the tortoise-tts reference) and the scoring benchmark.
+#   carry: [".whl"]  (made by benchmarks/device/fetch_wheels.sh)
+#   command: bash benchmarks/device/gpu_check.sh
+# Everything it prints is also written under $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:. HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+step() {  # step NAME TIMEOUT_S CMD...: run, log to $OUT/NAME.log, never stop the script
+  local name=$1 limit=$2; shift 2
+  echo "=== $name"
+  timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | tail -40
+  echo "=== $name: exit ${PIPESTATUS[0]}"
+}
+step gpu-tests 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests/tortoise
+step bench-tortoise 240 python3 benchmarks/bench_tortoise.py --device cuda --presets ultra_fast,fast,standard
+step bench-tortoise-reference 200 python3 benchmarks/bench_tortoise.py --device cuda --presets ultra_fast --reference
+step bench-score 150 python3 benchmarks/bench_score.py --device cuda --quick
