@@ -66,6 +66,8 @@ clean-venv:
 # --- the two commands -----------------------------------------------------------------
 eval: venv
 	@if [ "$(SUITE)" = smoke ] && [ -z "$(SYSTEM)" ] || [ "$(SYSTEM)" = espeak ]; then scripts/ensure-apt.sh espeak-ng:espeak-ng; fi
+	@# suites with downloadable data (librispeech) are built on first use; a no-op after that
+	$(PY) -m evalkit suites build $(SUITE) -q
 	$(PY) -m evalkit run $(eval_args)
 
 test: venv-test

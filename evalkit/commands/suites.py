@@ -83,12 +83,13 @@ def build_suite(args) -> int:
 
     spec = find_spec(args.name)
     if spec.loader not in BUILDERS:
-        print(f"suite {spec.name!r} needs no build step: its items ship with {spec.path}")
+        if not (args.quiet or args.json):
+            print(f"suite {spec.name!r} needs no build step: its items ship with {spec.path}")
         return 0
     builder = import_target(BUILDERS[spec.loader])
     result = builder(spec, Path(args.root).expanduser() if args.root else None, quiet=args.quiet or args.json)
     if args.json:
         print_json({"suite": spec.name, "result": result})
-    else:
+    elif not args.quiet:
         print(f"suite {spec.name!r} is ready: {result}")
     return 0
