@@ -17,6 +17,7 @@ from typing import Any
 
 from evalkit.gating.snapshot import Snapshot, snapshot_run
 from evalkit.provenance import REPO_ROOT
+from evalkit.textfile import read_text
 from evalkit.types import EvalkitError
 
 POLICY_FILE = "policy.yaml"
@@ -83,9 +84,7 @@ def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | Non
 def load_baseline(path: str | Path) -> Snapshot:
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvalkitError(f"baseline {path}: cannot read ({exc.strerror})") from None
+        data = json.loads(read_text(path, label="baseline"))
     except json.JSONDecodeError as exc:
         raise EvalkitError(f"baseline {path}: invalid JSON ({exc.msg}, line {exc.lineno})") from None
     return Snapshot.from_json(data, str(path))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.gating.paired import DEFAULT_RESAMPLES, DEFAULT_SEED
+from evalkit.textfile import read_text
 from evalkit.types import EvalkitError
 
 
@@ -175,9 +176,7 @@ def load_policy(path: str | Path) -> Policy:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EvalkitError(f"policy {path}: cannot read ({exc.strerror})") from None
+        data = yaml.safe_load(read_text(path, label="policy"))
     except yaml.YAMLError as exc:
         raise EvalkitError(f"policy {path}: YAML syntax error: {exc}") from None
     return policy_from_json(data, str(path))

@@ -34,6 +34,7 @@ from evalkit.download import ChecksumMismatch, DownloadError, Remote, extract_ta
 from evalkit.suites.locations import record_location, recorded_location
 from evalkit.suites.manifest import ItemRows, resolve_in_root
 from evalkit.suites.spec import SuiteError, SuiteSpec
+from evalkit.textfile import read_text
 
 F5_TTS_COMMIT = "ff690b7ffb82b92e42b6a2bb4e5b16c5b9046d14"
 LIST_NAME = "librispeech_pc_test_clean_cross_sentence.lst"
@@ -92,12 +93,7 @@ def utterance_path(utterance_id: str) -> str:
 
 def parse_pair_list(path: Path) -> list[Pair]:
     """Read a pair list, checking every line's shape; errors name the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, SuiteError)
     pairs: list[Pair] = []
     first_line: dict[str, str] = {}
     for lineno, line in enumerate(text.splitlines(), 1):  # the published list has CRLF endings

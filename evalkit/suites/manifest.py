@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evalkit.suites.spec import SuiteError, SuiteSpec
+from evalkit.textfile import read_text
 from evalkit.types import Item
 
 # Ids become file names (audio-dir system, reports): keep them portable and safe.
@@ -37,13 +38,7 @@ class ItemRows:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a syntax error names the file and line."""
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not UTF-8 text") from None
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in enumerate(read_text(path, SuiteError).splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -28,6 +28,7 @@ from pathlib import Path
 from evalkit.suites.locations import record_location, recorded_location
 from evalkit.suites.manifest import ItemRows, resolve_in_root
 from evalkit.suites.spec import BUILDERS, SuiteError, SuiteSpec
+from evalkit.textfile import read_text
 
 ENV_VAR = "EVALKIT_SEEDTTS"
 TESTSET_URL = "https://drive.google.com/file/d/1GlSjVfSHkW3-leKKBlfrjuuTGqQ_xaLP"
@@ -79,12 +80,7 @@ def _how_to_point(spec: SuiteSpec) -> str:
 
 def parse_meta(path: Path, language: str) -> list[dict]:
     """Item rows of a meta file (paths relative to its folder); errors name file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, SuiteError)
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.provenance import REPO_ROOT
+from evalkit.textfile import read_text
 from evalkit.types import EvalkitError
 
 BUILTIN_DIR = REPO_ROOT / "suites"
@@ -71,12 +72,7 @@ def read_yaml(path: Path) -> Any:
     """Parse YAML safely; a syntax error names the file, line and column."""
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, SuiteError)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
