@@ -1,8 +1,11 @@
 """Python entry points: what the command line and notebooks call.
 
-    from evalkit.api import EvalConfig, evaluate
+    from evalkit.api import EvalConfig, compare, evaluate, load_run
     result = evaluate(EvalConfig(suite="smoke", system="espeak"))
     result.metrics["metrics"]["wer"]["value"]
+    info, samples, metrics = load_run(result.run_dir)
+    verdict = compare("espeak", result.run_dir)      # a saved baseline, file or run dir
+    verdict.exit_code, [(r.summary, r.verdict) for r in verdict.results]
 """
 from __future__ import annotations
 
@@ -125,3 +128,31 @@ def evaluate(config: EvalConfig) -> RunResult:
         checkpoints=checkpoints, config=config, device=device,
     )
     return runner.run()
+
+
+def load_run(run_dir: str | Path):
+    """(run.json, samples in file order, metrics.json or None) of a run directory."""
+    from evalkit.store import load_run as load
+
+    return load(run_dir)
+
+
+def compare(baseline: str | Path | None, candidate: str | Path, policy: str | Path | None = None):
+    """Judge a candidate run against a baseline exactly as `evalkit gate` does.
+
+    `baseline` is a saved baseline name (baselines/<suite>/NAME.json), a baseline file,
+    a run directory, or None for the candidate's default (<system> or <system>-<preset>);
+    `policy` a policy YAML (default: the suite's policy.yaml, else the built-in policy).
+    Returns a GateResult: `.exit_code` (0 pass, 1 regression, 2 not comparable or
+    incomplete), `.results` per summary, `.problems`, `.warnings`.
+    """
+    from evalkit.baseline import default_name, load_suite_policy, resolve
+    from evalkit.gating.decision import gate
+    from evalkit.gating.snapshot import snapshot_run
+
+    if not Path(candidate).is_dir():
+        raise EvalkitError(f"candidate {candidate}: not a run directory")
+    cand = snapshot_run(candidate)
+    suite = cand.suite.get("name")
+    base = resolve(str(baseline) if baseline else default_name(cand), suite)
+    return gate(base, cand, load_suite_policy(policy, suite))

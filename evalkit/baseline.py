@@ -49,6 +49,14 @@ def policy_path(suite: str, root: Path | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
+def load_suite_policy(path: str | Path | None, suite: str):
+    """The policy at `path`, else the suite's policy.yaml, else the built-in policy."""
+    from evalkit.gating.policy import Policy, load_policy
+
+    chosen = path or policy_path(suite)
+    return load_policy(chosen) if chosen else Policy()
+
+
 def dumps(data: dict[str, Any]) -> str:
     """Compact JSON with one line per top-level key, and one line per entry of the
     mappings of records (metrics, summaries, terms), so a re-blessed baseline reads

@@ -74,3 +74,16 @@ def test_make_eval_passes_its_parameters(tmp_path, espeak):
     info = json.loads((out / "run.json").read_text())
     assert info["seed"] == 3 and info["system"]["name"] == "espeak"
     assert json.loads((out / "metrics.json").read_text())["n_items"] == 2
+
+
+def test_python_api_compare_matches_the_cli(smoke_runs):
+    from evalkit.api import compare, load_run
+
+    out, data = smoke_runs["espeak"]
+    info, samples, metrics = load_run(out)
+    assert len(samples) == 10 and metrics["metrics"]["wer"]["value"] == data["metrics"]["wer"]["value"]
+    assert compare(None, out).exit_code == 0  # the default baseline: baselines/smoke/espeak.json
+    # against the ground-truth run, espeak's voice is a regression in speaker similarity
+    against_truth = compare(smoke_runs["ground-truth"][0], out)
+    regressed = {r.summary for r in against_truth.results if r.verdict == "regression"}
+    assert against_truth.exit_code == 1 and "sim_o" in regressed

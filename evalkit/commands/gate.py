@@ -41,30 +41,18 @@ def register(sub) -> None:
     cal.set_defaults(func=run_calibrate)
 
 
-def _policy(path: str | None, suite: str):
-    from evalkit.baseline import policy_path
-    from evalkit.gating.policy import Policy, load_policy
-
-    chosen = path or policy_path(suite)
-    return load_policy(chosen) if chosen else Policy()
-
-
 def run_gate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from evalkit.baseline import default_name, resolve
-    from evalkit.gating.decision import gate
+    from evalkit.api import compare
     from evalkit.gating.outputs import GATE_FILE, gate_json, markdown, write_outputs
-    from evalkit.gating.snapshot import snapshot_run
     from evalkit.types import EvalkitError
 
     if not args.candidate:
         raise EvalkitError("gate needs --candidate RUN_DIR (or: evalkit gate calibrate RUN_DIR...)")
     if not Path(args.candidate).is_dir():
         raise EvalkitError(f"--candidate {args.candidate}: not a run directory")
-    candidate = snapshot_run(args.candidate)
-    baseline = resolve(args.baseline or default_name(candidate), candidate.suite.get("name"))
-    result = gate(baseline, candidate, _policy(args.policy, candidate.suite.get("name")))
+    result = compare(args.baseline, args.candidate, args.policy)
     write_outputs(result, Path(args.out) if args.out else Path(args.candidate) / GATE_FILE,
                   Path(args.junit) if args.junit else None)
     if args.json:
@@ -77,12 +65,13 @@ def run_gate(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from evalkit.baseline import load_suite_policy
     from evalkit.gating.calibrate import calibrate, describe
     from evalkit.gating.policy import dump_policy
     from evalkit.gating.snapshot import snapshot_run
 
     snapshots = [snapshot_run(r) for r in args.runs]
-    policy, noise = calibrate(snapshots, _policy(args.policy, snapshots[0].suite.get("name")), args.margin)
+    policy, noise = calibrate(snapshots, load_suite_policy(args.policy, snapshots[0].suite.get("name")), args.margin)
     text = dump_policy(policy, header=describe(snapshots, args.margin))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
