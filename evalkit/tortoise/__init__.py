@@ -10,7 +10,7 @@ Modules of the text and code-generation half:
     decoding        SamplingOptions, CodeSampler (static KV cache, CUDA graphs), SampledCodes
     clvp            CLVPConfig, CLVP, prepare_codes
     cvvp            CVVPConfig, CVVP
-    checkpoint      load_weights (weights-only, strict), read_state_dict, sha256_file, COMPONENT_FILES
+    checkpoint      load_weights (weights-only, strict), read_state_dict, COMPONENT_FILES
     gpt2, rotary_encoder, channel_attention   building blocks of the above
 
 The assembled pipeline and its evalkit adapters (docs/tortoise.md):

@@ -15,22 +15,17 @@ Official files (the names tortoise's api.py downloads) and where their weights s
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
+from evalkit.tortoise.weights import FILES
 from evalkit.types import EvalkitError
 
-COMPONENT_FILES = {
-    "autoregressive": "autoregressive.pth",
-    "clvp": "clvp2.pth",
-    "cvvp": "cvvp.pth",
-    "diffusion": "diffusion_decoder.pth",
-    "vocoder": "vocoder.pth",
-}
+# The five pipeline components' files (the discrete VAE, dvae.pth, is not part of the pipeline).
+COMPONENT_FILES = {component: file for component, file in FILES.items() if component != "dvae"}
 VOCODER_SUBKEY = "model_g"
 
 # The transformers releases of the official checkpoint's time stored GPT-2's causal mask (`attn.bias`, a boolean lower triangle
@@ -46,15 +41,6 @@ _LISTED_KEYS = 20  # keys shown per category in an error message
 
 class CheckpointError(EvalkitError):
     """A checkpoint file that cannot be read or does not match the module it is loaded into."""
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (checkpoints are gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: str | Path, subkey: str | None = None) -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ REVISION = "main"  # unpinned: see the module docstring
 LICENSE = "Apache-2.0"
 
 # Component -> file in the repository. The five pipeline files are the names tortoise's api.py loads
-# (also `evalkit.tortoise.checkpoint.COMPONENT_FILES`); dvae.pth is the discrete VAE (see dvae.py).
+# (`evalkit.tortoise.checkpoint.COMPONENT_FILES` derives from this); dvae.pth is the discrete VAE (see dvae.py).
 FILES = {
     "autoregressive": "autoregressive.pth",
     "clvp": "clvp2.pth",

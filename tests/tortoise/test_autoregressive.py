@@ -1,7 +1,6 @@
 """UnifiedVoice and its sampler against tortoise-tts 3.0.0 (identical random weights, CPU, float32)."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from evalkit.tortoise.autoregressive import (
     AutoregressiveConfig,
