@@ -54,3 +54,23 @@ def register_listing(sub, command: str, registry_name: str, help_text: str, foot
         return 0
 
     listing.set_defaults(func=run)
+
+
+def add_page_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """--out / --bundle / --embed-mb of the commands that write an HTML page."""
+    parser.add_argument("--out", help=f"HTML file to write (default: {default_out})")
+    parser.add_argument("--bundle", metavar="DIR", help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
+    parser.add_argument("--embed-mb", type=float, default=20.0,
+                        help="audio embedded in the page, at most this many MB (default 20; 0 links every clip)")
+
+
+def page_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    return {"out": args.out, "bundle": args.bundle, "embed_budget": int(args.embed_mb * 1024 * 1024)}
+
+
+def announce_page(args: argparse.Namespace, path) -> int:
+    if args.json:
+        print_json({"report": str(path)})
+    elif not args.quiet:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from evalkit.commands import output_flags, print_json
+from evalkit.commands import add_page_options, announce_page, output_flags, page_kwargs
 
 
 def register(sub) -> None:
@@ -14,10 +14,7 @@ def register(sub) -> None:
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories (a folder holding many runs is searched)")
-    p.add_argument("--out", help="HTML file to write (default: reports/<suites>-<systems>.html)")
-    p.add_argument("--bundle", metavar="DIR", help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
-    p.add_argument("--embed-mb", type=float, default=20.0,
-                   help="audio embedded in the page, at most this many MB (default 20; 0 links every clip)")
+    add_page_options(p, "reports/<suites>-<systems>.html")
     p.set_defaults(func=run)
 
 
@@ -45,10 +42,4 @@ def expand_run_dirs(paths: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from evalkit.report.render import write_report
 
-    path = write_report(expand_run_dirs(args.run_dirs), out=args.out, bundle=args.bundle,
-                        embed_budget=int(args.embed_mb * 1024 * 1024))
-    if args.json:
-        print_json({"report": str(path)})
-    elif not args.quiet:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
+    return announce_page(args, write_report(expand_run_dirs(args.run_dirs), **page_kwargs(args)))
