@@ -39,8 +39,11 @@ ECAPA_ARCH = {
     "attention_channels": 128,
     "lin_neurons": 192,
 }
-# Padded samples per forward pass (8 clips of 20 s): bounds memory, not results.
-MAX_BATCH_SAMPLES = 8 * 20 * SAMPLE_RATE
+# Padded samples per forward pass; bounds memory and speed, never results. On a GPU,
+# 8 clips of 20 s. On a CPU, batching does not pay: 16 length-sorted espeak clips of
+# 1-5 s took 1.7 s one or two at a time, 1.8 s four at a time, 3.1 s all together
+# (2 cores; larger convolutions fall out of cache), so about two 5 s clips.
+MAX_BATCH_SAMPLES = {"cuda": 8 * 20 * SAMPLE_RATE, "cpu": 10 * SAMPLE_RATE}
 
 
 class EcapaEmbedder:
@@ -53,6 +56,7 @@ class EcapaEmbedder:
         from speechbrain.processing.features import InputNormalization
 
         self.device = device
+        self.max_batch_samples = MAX_BATCH_SAMPLES["cuda" if device.startswith("cuda") else "cpu"]
         self.features = Fbank(n_mels=N_MELS).to(device)
         self.normalize = InputNormalization(norm_type="sentence", std_norm=False).to(device)
         self.model = ECAPA_TDNN(**ECAPA_ARCH)
@@ -68,7 +72,7 @@ class EcapaEmbedder:
         while start < len(order):
             stop = start + 1
             # Sorted ascending, so the last clip of a batch is its longest.
-            while stop < len(order) and (stop - start + 1) * len(clips[order[stop]]) <= MAX_BATCH_SAMPLES:
+            while stop < len(order) and (stop - start + 1) * len(clips[order[stop]]) <= self.max_batch_samples:
                 stop += 1
             batch = order[start:stop]
             out[batch] = self._forward([clips[i] for i in batch])
