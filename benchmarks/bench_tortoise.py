@@ -7,7 +7,7 @@
 Models: official sizes (or `--size tiny`) with seeded random weights, resident on the device. Random weights
 would stop at arbitrary points, so the AR model's logits for the stop token (and for the start token, which
 CLVP cannot embed) are pinned to -1e4: every candidate then decodes exactly `--max-mel-tokens` codes (500:
-~23.2 s of audio at 24 kHz), the workload of /work/shared/REFERENCE-TIMINGS.md. Per preset: one untimed
+~23.2 s of audio at 24 kHz), the workload of ../shared/REFERENCE-TIMINGS.md. Per preset: one untimed
 warm-up call (CUDA graph capture, kernel selection), then one timed call; per stage the device is
 synchronized at both ends. Printed: per-stage seconds, RTF (wall / audio seconds), peak GPU memory, and the
 reference's figures from REFERENCE-TIMINGS.md with ratios (reference / ours; > 1 means faster here).
@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import torch
 
 REFERENCE_LABEL = "reference measured 2026-11-28 on the same GPU model, not in this process"
-# /work/shared/REFERENCE-TIMINGS.md: tortoise-tts 3.0.0 as shipped, one H200, 500 codes (~23.2 s of audio).
+# ../shared/REFERENCE-TIMINGS.md: tortoise-tts 3.0.0 as shipped, one H200, 500 codes (~23.2 s of audio).
 REFERENCE_MEASURED = {
     "ultra_fast": {"wall_s": 32.6, "rtf": 1.41, "ar_sampling_s": 26.3, "diffusion_s": 2.44, "clvp_ranking_s": 0.09,
                    "peak_gpu_gib": 8.3},
