@@ -11,12 +11,12 @@ module; the class here is a thin adapter that loads models and batches inputs.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
+from evalkit.cache import content_key
 from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 
 # What a metric can require of an item; an item lacking one is "not applicable"
@@ -144,18 +144,20 @@ class Metric(ABC):
         """
         return {}
 
+    @functools.cached_property
+    def provenance_key(self) -> str:
+        """Digest of provenance(). Options are fixed at construction, so it is computed
+        once, not for every item whose cache entry it keys."""
+        return content_key(self.provenance())
+
     def cache_key(self, inp: ScoreInput) -> str:
         """Content key for this metric's value on this input: audio content, the item
         fields the metric reads, and the metric's provenance (version, options,
         weights hash). Never paths."""
         item = inp.item
-        parts = {
-            "metric": self.provenance(),
-            "audio": inp.audio_sha256,
-            "text": item.text if "text" in self.requires else None,
-            "reference_text": item.reference_text if "text" in self.requires else None,
-            "prompt": inp.prompt_sha256 if "prompt_audio" in self.requires else None,
-            "reference": inp.reference_sha256,
-        }
-        blob = json.dumps(parts, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+        reads_text = "text" in self.requires
+        return content_key(
+            "score", self.provenance_key, inp.audio_sha256,
+            item.text if reads_text else None, item.reference_text if reads_text else None,
+            inp.prompt_sha256 if "prompt_audio" in self.requires else None, inp.reference_sha256,
+        )

@@ -152,7 +152,6 @@ class WerMetric(Metric):
             raise EvalkitError(f"wer option main must be one of {MAIN_FIGURES}, not {self.options['main']!r}")
         self.normalizer = get_normalizer(self.options["normalizer"])
         self.asr = Asr(AsrOptions.from_options(self.options))
-        self._provenance: dict[str, Any] | None = None
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -165,14 +164,7 @@ class WerMetric(Metric):
         return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", **asr}
 
     def provenance(self) -> dict[str, Any]:
-        # Computed once: it keys every item's cache entry, and options do not change.
-        if self._provenance is None:
-            self._provenance = {
-                **super().provenance(),
-                "normalizer": self.normalizer.provenance(),
-                "asr": self.asr.provenance(),
-            }
-        return self._provenance
+        return {**super().provenance(), "normalizer": self.normalizer.provenance(), "asr": self.asr.provenance()}
 
     def cache_key(self, inp: ScoreInput) -> str:
         from evalkit.cache import content_key
