@@ -15,7 +15,7 @@ binary() {  # manylinux wheels for CPython 3.12
 }
 # evalkit itself: audio I/O and the TorToiSe text front end
 binary soundfile==0.14.0 cffi==2.0.0 pycparser==2.23 inflect==7.6.0 typeguard==4.4.4 more-itertools==10.8.0 \
-  unidecode==1.4.0
+  jaraco.functools==4.6.0 unidecode==1.4.0
 # scorers: openai-whisper (sdist: built here), jiwer, SpeechBrain ECAPA
 binary jiwer==4.0.0 rapidfuzz==3.14.3 speechbrain==1.1.2 hyperpyyaml==1.2.2 ruamel.yaml==0.18.16 \
   ruamel.yaml.clib==0.2.14
@@ -39,5 +39,26 @@ for wheel in pathlib.Path(sys.argv[1]).glob("tortoise_tts-*.whl"):
                 data = b"\n".join(l for l in data.split(b"\n") if b"/voices/" not in l)
             dst.writestr(item, data)
     slim.replace(wheel)
+PY
+# Every carried wheel's requirements must be carried too or already in the image: a gap found
+# here costs nothing, one found on the device costs its minutes.
+python3 - "$out" benchmarks/device/image-packages.txt <<'PY'
+import email, pathlib, re, sys, zipfile
+def canon(name): return re.sub(r"[-_.]+", "-", name).lower()
+wheels = list(pathlib.Path(sys.argv[1]).glob("*.whl"))
+have = {canon(w.name.split("-")[0]) for w in wheels}
+have |= {canon(l) for l in pathlib.Path(sys.argv[2]).read_text().split("\n") if l and not l.startswith("#")}
+missing = set()
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as z:
+        meta = email.message_from_bytes(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))))
+    for req in meta.get_all("Requires-Dist") or []:
+        if "extra ==" in req or 'python_version < "3.1' in req or 'python_version >= "3.13"' in req:
+            continue
+        name = canon(re.match(r"[A-Za-z0-9._-]+", req).group(0))
+        if name not in have:
+            missing.add(f"{name} (for {wheel.name})")
+if missing:
+    sys.exit("carried wheels need packages neither carried nor in the image: " + ", ".join(sorted(missing)))
 PY
 du -sh "$out"

@@ -4,12 +4,21 @@
 #   carry: [".whl"]  (made by benchmarks/device/fetch_wheels.sh)
 #   command: bash benchmarks/device/gpu_check.sh
 # Everything it prints is also written under $OUT.
+# REHEARSE=1 runs the same steps on the CPU with tiny models (same wheel install, same imports):
+# run it here first, in a Python 3.12 venv with the device image's torch, so that the device
+# minutes are not spent on a missing wheel.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
+SITE=${SITE:-/tmp/site}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:. HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
+export PYTHONPATH=$SITE:. HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+if [ "${REHEARSE:-0}" = 1 ]; then
+  device=(--device cpu) bench=(--device cpu --size tiny --max-mel-tokens 10)
+else
+  device=(--device cuda) bench=(--device cuda)
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+fi
 step() {  # step NAME TIMEOUT_S CMD...: run, log to $OUT/NAME.log, never stop the script
   local name=$1 limit=$2; shift 2
   echo "=== $name"
@@ -17,6 +26,6 @@ step() {  # step NAME TIMEOUT_S CMD...: run, log to $OUT/NAME.log, never stop th
   echo "=== $name: exit ${PIPESTATUS[0]}"
 }
 step gpu-tests 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests/tortoise
-step bench-tortoise 240 python3 benchmarks/bench_tortoise.py --device cuda --presets ultra_fast,fast,standard
-step bench-tortoise-reference 200 python3 benchmarks/bench_tortoise.py --device cuda --presets ultra_fast --reference
-step bench-score 150 python3 benchmarks/bench_score.py --device cuda --quick
+step bench-tortoise 240 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast,fast,standard
+step bench-tortoise-reference 200 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast --reference
+step bench-score 150 python3 benchmarks/bench_score.py "${device[@]}" --quick

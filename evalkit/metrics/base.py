@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
+from evalkit.metrics import stats
 from evalkit.types import EvalkitError, Item, ItemError, Synthesis
+
+# Per item key: (numerator, denominator) of a summary that is sum(numerators) / sum(denominators)
+# over items (a mean when every denominator is 1). See Metric.paired_terms.
+Terms = Mapping[Any, tuple[float, float]]
 
 # What a metric can require of an item; an item lacking one is "not applicable"
 # for that metric (reported as such, never as a failure).
@@ -60,6 +65,26 @@ class Summary:
         }
         out.update(self.extra)
         return out
+
+
+def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None, *, n: int | None = None,
+                     **extra: Any) -> Summary:
+    """The summary of a ratio of per-item sums, with its item-bootstrap interval.
+
+    Metrics build every such figure of metrics.json from their own `paired_terms`, so a
+    gate or A/B report resamples exactly the quantity the run reports. `n` defaults to
+    the number of items with terms.
+    """
+    numerators = [float(t[0]) for t in terms.values()]
+    denominators = [float(t[1]) for t in terms.values()]
+    return Summary(
+        value=stats.ratio(numerators, denominators),
+        n=len(numerators) if n is None else n,
+        n_failed=n_failed,
+        higher_is_better=higher_is_better,
+        ci95=stats.ratio_ci(numerators, denominators),
+        extra=extra,
+    )
 
 
 class Metric(ABC):

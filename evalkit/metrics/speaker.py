@@ -23,7 +23,7 @@ from evalkit.audio import AudioError, load_audio_at, resample
 from evalkit.hashing import sha256_file
 from evalkit.cache import JsonCache, content_key
 from evalkit.metrics import stats
-from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.types import EvalkitError, Item, ItemError
 
 SAMPLE_RATE = 16_000
@@ -227,24 +227,16 @@ class SpeakerSimilarity(Metric):
         }
 
     def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        terms = self.paired_terms(dict(enumerate(values)), {})
+        note = {"note": self.note()} if self.note() else {}
         out = {}
         for name, field in (("sim_o", "prompt_audio"), ("sim_gt", "reference_audio")):
-            scores = [v[name] for v in values if v.get(name) is not None and math.isfinite(v[name])]
             n_failed = sum(getattr(item, field) is not None for item in failed)
-            if not scores and not n_failed:
+            if name not in terms and not n_failed:
                 continue  # e.g. no item has ground truth: no sim_gt row
-            out[name] = Summary(
-                value=stats.mean(scores),
-                n=len(scores),
-                n_failed=n_failed,
-                higher_is_better=True,
-                ci95=stats.mean_ci(scores),
-                extra={
-                    "protocol": self.options["protocol"],
-                    **({"note": self.note()} if self.note() else {}),
-                    **stats.percentiles(scores, (10, 50)),
-                },
-            )
+            scores = [num for num, _ in terms.get(name, {}).values()]
+            out[name] = summary_of_terms(terms.get(name, {}), n_failed, True, protocol=self.options["protocol"],
+                                         **note, **stats.percentiles(scores, (10, 50)))
         return out
 
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from evalkit.metrics import stats
-from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.types import Item, ItemError
 
 # English read speech runs at about 14-15 characters per second (LibriSpeech
@@ -60,33 +60,31 @@ class RealTimeFactor(Metric):
             })
         return out
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
-        share = [v["synth_seconds"] for v in values]
-        audio = [v["audio_seconds"] for v in values]
-        n, n_failed = len(values), len(failed)
-        stage_names = sorted({s for v in values for s in v["stages"]})
-        stage_rtf = {s: stats.ratio([v["stages"].get(s, 0.0) for v in values], audio) for s in stage_names}
-        common = {"n_from_cache": sum(v["from_cache"] for v in values)}
-        rtf = Summary(
-            stats.ratio(share, audio), n, n_failed, False, stats.ratio_ci(share, audio),
-            {**common, **{f"rtf_{k}": x for k, x in stats.percentiles([v["rtf"] for v in values]).items()},
-             "stages": stage_rtf, "synth_seconds": float(np.sum(share)), "audio_seconds": float(np.sum(audio))},
-        )
-        throughput = Summary(
-            stats.ratio(audio, share), n, n_failed, True, stats.ratio_ci(audio, share), common,
-        )
-        latency = [v["latency_seconds"] for v in values]
-        latency_summary = Summary(
-            stats.mean(latency), n, n_failed, False, stats.mean_ci(latency),
-            {**common, **{f"latency_{k}": x for k, x in stats.percentiles(latency).items()}},
-        )
-        return {"rtf": rtf, "throughput": throughput, "latency": latency_summary}
-
     def paired_terms(self, values, failed):
         return {
             "rtf": {k: (v["synth_seconds"], v["audio_seconds"]) for k, v in values.items()},
             "throughput": {k: (v["audio_seconds"], v["synth_seconds"]) for k, v in values.items()},
             "latency": {k: (v["latency_seconds"], 1.0) for k, v in values.items()},
+        }
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        terms = self.paired_terms(dict(enumerate(values)), {})
+        audio = [v["audio_seconds"] for v in values]
+        stage_names = sorted({s for v in values for s in v["stages"]})
+        common = {"n_from_cache": sum(v["from_cache"] for v in values)}
+
+        def percentiles(key: str) -> dict[str, float]:
+            return {f"{key}_{p}": x for p, x in stats.percentiles([v[key] for v in values]).items()}
+
+        return {
+            "rtf": summary_of_terms(
+                terms["rtf"], len(failed), False, **common, **percentiles("rtf"),
+                stages={s: stats.ratio([v["stages"].get(s, 0.0) for v in values], audio) for s in stage_names},
+                synth_seconds=float(sum(v["synth_seconds"] for v in values)), audio_seconds=float(sum(audio)),
+            ),
+            "throughput": summary_of_terms(terms["throughput"], len(failed), True, **common),
+            "latency": summary_of_terms(terms["latency"], len(failed), False, **common,
+                                        **percentiles("latency_seconds")),
         }
 
 
@@ -147,23 +145,6 @@ class DurationSanity(Metric):
             })
         return out
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
-        n, n_failed = len(values), len(failed)
-
-        def mean_summary(key: str, direction: bool | None, **extra: Any) -> Summary:
-            col = [float(v[key]) for v in values]
-            return Summary(stats.mean(col), n, n_failed, direction, stats.mean_ci(col), extra)
-
-        log_ratio = [abs(math.log(v["ratio"])) for v in values if v["ratio"] > 0]
-        return {
-            "duration_ratio": mean_summary("ratio", None, seconds=float(sum(v["seconds"] for v in values))),
-            "duration_log_error": Summary(stats.mean(log_ratio), len(log_ratio), n_failed, False, stats.mean_ci(log_ratio)),
-            "truncation_rate": mean_summary("truncated", False),
-            "run_on_rate": mean_summary("run_on", False),
-            "silence_ratio": mean_summary("silence_ratio", False),
-            "clipping_rate": mean_summary("clipping", False),
-        }
-
     def paired_terms(self, values, failed):
         def mean_terms(key):
             return {k: (float(v[key]), 1.0) for k, v in values.items()}
@@ -176,3 +157,11 @@ class DurationSanity(Metric):
             "silence_ratio": mean_terms("silence_ratio"),
             "clipping_rate": mean_terms("clipping"),
         }
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        terms = self.paired_terms(dict(enumerate(values)), {})
+        extras = {"duration_ratio": {"seconds": float(sum(v["seconds"] for v in values))}}
+        # duration_ratio should be near 1, neither higher nor lower; the rest are errors and rates
+        return {name: summary_of_terms(t, len(failed), None if name == "duration_ratio" else False,
+                                       **extras.get(name, {}))
+                for name, t in terms.items()}

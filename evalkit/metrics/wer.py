@@ -22,8 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from evalkit.metrics import stats
-from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.metrics.normalizers import Normalizer, get_normalizer
 from evalkit.types import EvalkitError, Item, ItemError
 
@@ -76,15 +75,25 @@ def reference_text(item: Item) -> str:
     return item.reference_text or item.text
 
 
-def _ratio_summary(num: Sequence[float], den: Sequence[float], n_failed: int, **extra: Any) -> Summary:
-    return Summary(
-        value=stats.ratio(num, den),
-        n=len(num),
-        n_failed=n_failed,
-        higher_is_better=False,
-        ci95=stats.ratio_ci(num, den) if len(num) else None,
-        extra=extra,
-    )
+def wer_terms(values: Mapping[Any, Mapping[str, Any]], failed_ref_words: Mapping[Any, int]) -> dict[str, dict]:
+    """Per summary name, per item key: (numerator, denominator). Corpus rates are edits /
+    reference units, the macro WER a mean (denominator 1); a failed item counts in
+    ``wer_with_failures`` as all of its reference words deleted."""
+    words = {k: v["words"] for k, v in values.items()}
+
+    def over_ref_words(count) -> dict[Any, tuple[float, float]]:
+        return {k: (float(count(w)), float(w["ref"])) for k, w in words.items()}
+
+    out = {
+        "wer": over_ref_words(errors),
+        "cer": {k: (float(errors(v["chars"])), float(v["chars"]["ref"])) for k, v in values.items()},
+        "wer_macro": {k: (v["wer"], 1.0) for k, v in values.items() if v["wer"] is not None},
+        **{f"wer_{op}": over_ref_words(lambda w, op=op: w[op]) for op in ("sub", "del", "ins")},
+    }
+    out["wer_with_failures"] = {**out["wer"], **{k: (float(n), float(n)) for k, n in failed_ref_words.items()}}
+    for tag in sorted({t for v in values.values() for t in v.get("tags", ())}):
+        out[f"wer[{tag}]"] = {k: t for k, t in out["wer"].items() if tag in values[k].get("tags", ())}
+    return out
 
 
 def wer_summaries(
@@ -95,42 +104,30 @@ def wer_summaries(
     protocol: str = "evalkit",
 ) -> dict[str, Summary]:
     """All WER/CER summaries from per-item records and the failed items' reference lengths."""
+    # keys only need to be distinct: a scored item's position, or ("failed", position)
+    terms = wer_terms(dict(enumerate(values)), {("failed", i): n for i, n in enumerate(failed_ref_words)})
     n_failed = len(failed_ref_words)
-    words = [v["words"] for v in values]
-    edits = [errors(w) for w in words]
-    refs = [w["ref"] for w in words]
-    label = {"protocol": protocol}
+
+    def summary(name: str, n_failed: int = n_failed, **extra: Any) -> Summary:
+        return summary_of_terms(terms.get(name, {}), n_failed, False, protocol=protocol, **extra)
+
+    def sums(name: str) -> tuple[int, int]:
+        return tuple(int(sum(t[i] for t in terms[name].values())) for i in (0, 1))
+
+    edits, ref_words = sums("wer")
     out = {
-        "wer": _ratio_summary(edits, refs, n_failed, **label, errors=sum(edits), ref_words=sum(refs)),
-        "cer": _ratio_summary(
-            [errors(v["chars"]) for v in values], [v["chars"]["ref"] for v in values], n_failed, **label
-        ),
+        "wer": summary("wer", errors=edits, ref_words=ref_words),
+        "cer": summary("cer"),
+        "wer_macro": summary("wer_macro"),
+        **{f"wer_{op}": summary(f"wer_{op}", count=sums(f"wer_{op}")[0]) for op in ("sub", "del", "ins")},
+        # n: the scored items; the failed ones are n_failed
+        "wer_with_failures": replace(summary("wer_with_failures"), n=len(values)),
     }
-    per_utt = [v["wer"] for v in values if v["wer"] is not None]
-    out["wer_macro"] = Summary(
-        value=stats.mean(per_utt), n=len(per_utt), n_failed=n_failed, higher_is_better=False,
-        ci95=stats.mean_ci(per_utt), extra=label,
-    )  # fmt: skip
-    for op in ("sub", "del", "ins"):
-        counts = [w[op] for w in words]
-        out[f"wer_{op}"] = _ratio_summary(counts, refs, n_failed, **label, count=sum(counts))
-    with_failures = _ratio_summary(edits + list(failed_ref_words), refs + list(failed_ref_words), n_failed, **label)
-    out["wer_with_failures"] = replace(with_failures, n=len(values))
-    out.update(_tag_summaries(values, failed_tags, label))
+    tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts})
+    for tag in tags:
+        out[f"wer[{tag}]"] = summary(f"wer[{tag}]", n_failed=sum(tag in ts for ts in failed_tags))
     main_name = "wer" if main == "corpus" else "wer_macro"
     out[main_name] = replace(out[main_name], extra={**out[main_name].extra, "main": True})
-    return out
-
-
-def _tag_summaries(
-    values: Sequence[Mapping[str, Any]], failed_tags: Sequence[Sequence[str]], label
-) -> dict[str, Summary]:
-    tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts})
-    out = {}
-    for tag in tags:
-        tagged = [v["words"] for v in values if tag in v.get("tags", ())]
-        n_failed = sum(tag in ts for ts in failed_tags)
-        out[f"wer[{tag}]"] = _ratio_summary([errors(w) for w in tagged], [w["ref"] for w in tagged], n_failed, **label)
     return out
 
 
@@ -197,30 +194,15 @@ class WerMetric(Metric):
         return out
 
     def paired_terms(self, values, failed):
-        """Per-item (numerator, denominator) of every summary in wer_summaries, for
-        paired comparisons: corpus rates are edits / reference units, macro WER a mean."""
-        words = {k: v["words"] for k, v in values.items()}
+        return wer_terms(values, {k: self._ref_words(item) for k, item in failed.items()})
 
-        def over_ref_words(count) -> dict[str, tuple[float, float]]:
-            return {k: (float(count(w)), float(w["ref"])) for k, w in words.items()}
-
-        out = {
-            "wer": over_ref_words(errors),
-            "cer": {k: (float(errors(v["chars"])), float(v["chars"]["ref"])) for k, v in values.items()},
-            "wer_macro": {k: (v["wer"], 1.0) for k, v in values.items() if v["wer"] is not None},
-            **{f"wer_{op}": over_ref_words(lambda w, op=op: w[op]) for op in ("sub", "del", "ins")},
-        }
-        failed_words = {k: float(len(self.normalizer(reference_text(i)).split())) for k, i in failed.items()}
-        out["wer_with_failures"] = {**out["wer"], **{k: (n, n) for k, n in failed_words.items()}}
-        for tag in sorted({t for v in values.values() for t in v.get("tags", ())}):
-            out[f"wer[{tag}]"] = {k: t for k, t in out["wer"].items() if tag in values[k].get("tags", ())}
-        return out
+    def _ref_words(self, item: Item) -> int:
+        return len(self.normalizer(reference_text(item)).split())
 
     def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
-        failed_words = [len(self.normalizer(reference_text(item)).split()) for item in failed]
         return wer_summaries(
             values,
-            failed_words,
+            [self._ref_words(item) for item in failed],
             [item.tags for item in failed],
             main=self.options["main"],
             protocol=self.options["protocol"],

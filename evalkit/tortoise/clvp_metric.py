@@ -26,8 +26,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from evalkit.cache import content_key
-from evalkit.metrics import stats
-from evalkit.metrics.base import Metric, ScoreInput, Summary
+from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.types import EvalkitError, Item, ItemError
 
 EXPERIMENTAL = "EXPERIMENTAL: DVAE codes of the audio scored by CLVP (dvae.py layout from public sources)"
@@ -161,30 +160,35 @@ class ClvpAgreement(Metric):
 
     # -- aggregation ---------------------------------------------------------------------------------
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
-        groups = {"clvp": [v for v in values if v["source"] == "pipeline"],
-                  "clvp_dvae": [v for v in values if v["source"] == "dvae"]}
-        names = [name for name, group in groups.items() if group] or ["clvp"]
-        return {name: self._summary(groups[name], len(failed), name == "clvp_dvae") for name in names}
-
-    @staticmethod
-    def _summary(group: Sequence[Mapping[str, Any]], n_failed: int, experimental: bool) -> Summary:
-        scores = [float(v["clvp"]) for v in group if math.isfinite(v["clvp"])]
-        lengths = sorted({v["max_mel_tokens"] for v in group if v.get("max_mel_tokens") is not None})
-        extra: dict[str, Any] = {"max_mel_tokens": lengths, "note": COMPARABILITY,
-                                 "n_random_weights": sum(bool(v.get("random_weights")) for v in group)}
-        if len(lengths) > 1:
-            extra["warning"] = f"mixed max_mel_tokens {lengths}: the scores are not comparable"
-        if experimental:
-            extra.update(experimental=True, provenance=EXPERIMENTAL)
-        return Summary(stats.mean(scores), len(scores), n_failed, True, stats.mean_ci(scores), extra)
-
     def paired_terms(self, values, failed):
         terms: dict[str, dict[str, tuple[float, float]]] = {}
         for item_id, v in values.items():
-            name = "clvp" if v["source"] == "pipeline" else "clvp_dvae"
-            terms.setdefault(name, {})[item_id] = (float(v["clvp"]), 1.0)
+            if math.isfinite(v["clvp"]):
+                terms.setdefault(_summary_name(v), {})[item_id] = (float(v["clvp"]), 1.0)
         return terms
+
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+        terms = self.paired_terms(dict(enumerate(values)), {})
+        groups = {name: [v for v in values if _summary_name(v) == name] for name in ("clvp", "clvp_dvae")}
+        names = [name for name, group in groups.items() if group] or ["clvp"]
+        return {name: summary_of_terms(terms.get(name, {}), len(failed), True, **_summary_extra(groups[name], name))
+                for name in names}
+
+
+def _summary_name(value: Mapping[str, Any]) -> str:
+    """Pipeline scores and DVAE-path scores are different quantities, never summarised together."""
+    return "clvp" if value["source"] == "pipeline" else "clvp_dvae"
+
+
+def _summary_extra(group: Sequence[Mapping[str, Any]], name: str) -> dict[str, Any]:
+    lengths = sorted({v["max_mel_tokens"] for v in group if v.get("max_mel_tokens") is not None})
+    extra: dict[str, Any] = {"max_mel_tokens": lengths, "note": COMPARABILITY,
+                             "n_random_weights": sum(bool(v.get("random_weights")) for v in group)}
+    if len(lengths) > 1:
+        extra["warning"] = f"mixed max_mel_tokens {lengths}: the scores are not comparable"
+    if name == "clvp_dvae":
+        extra.update(experimental=True, provenance=EXPERIMENTAL)
+    return extra
 
 
 def _speech_at_22k(audio, sample_rate: int):
