@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from evalkit.audio import AudioError
 from evalkit.systems.base import System
 from evalkit.tortoise import presets
-from evalkit.types import Item, ItemError, ItemFailure, Synthesis
+from evalkit.types import EvalkitError, Item, ItemError, ItemFailure, Synthesis
 
 RANDOM_WEIGHTS_WARNING = ("RANDOM WEIGHTS: models initialised from a seed, no checkpoint; "
                           "the audio is noise (tests and benchmarks only)")
@@ -57,7 +57,6 @@ class TortoiseSystem(System):
 
     def _check_capacity(self) -> None:
         from evalkit.tortoise.models import ModelConfigs
-        from evalkit.types import EvalkitError
 
         limit = ModelConfigs.for_size(self.resolved.size).autoregressive.mel_positions - 1
         if self.resolved.max_mel_tokens > limit:
@@ -97,7 +96,10 @@ class TortoiseSystem(System):
     def warmup(self) -> None:
         """On CUDA: one short item captures the AR decode graphs and warms the kernels. Pointless on CPU."""
         if self._pipeline is not None and self._pipeline.device.type == "cuda":
-            self._pipeline.warmup(self.resolved)
+            try:
+                self._pipeline.warmup(self.resolved)
+            except ItemFailure as exc:  # every item would fail the same way: stop before the first
+                raise EvalkitError(f"TorToiSe warm-up item failed, so no item was generated: {exc}") from None
 
     def synthesize(self, items: Sequence[Item], seeds: Sequence[int | None]) -> list[Synthesis | ItemError]:
         if self._pipeline is None:

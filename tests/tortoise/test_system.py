@@ -11,7 +11,7 @@ from evalkit.tortoise.audio import diffusion_output_frames
 from evalkit.tortoise.models import ModelConfigs, build_module, random_weights
 from evalkit.tortoise.pipeline import STAGES
 from evalkit.tortoise.system import RANDOM_WEIGHTS_WARNING, TortoiseSystem
-from evalkit.types import EvalkitError, Item, ItemError, Synthesis
+from evalkit.types import EvalkitError, Item, ItemError, ItemFailure, Synthesis
 from evalkit.weights import WeightsError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -187,6 +187,18 @@ def test_out_of_gpu_memory_names_the_option_to_set(system, monkeypatch):
     monkeypatch.setattr(system._pipeline.sampler, "sample", exhausted)
     [error] = system.synthesize([Item("big", "Hello.", prompt_audio=_prompt())], [1])
     assert isinstance(error, ItemError) and "'big'" in error.message and "max_batch" in error.message
+
+
+def test_a_failed_warm_up_stops_the_run_before_any_item(system, monkeypatch):
+    """The warm-up runs on CUDA only; its failure (say, out of memory for 256 candidates) would repeat for
+    every item, so it ends the run with the pipeline's advice instead."""
+    def out_of_memory(options):
+        raise ItemFailure("out of GPU memory sampling 256 candidates in batches of 256: set a smaller max_batch")
+
+    monkeypatch.setattr(system._pipeline, "device", torch.device("cuda"))
+    monkeypatch.setattr(system._pipeline, "warmup", out_of_memory)
+    with pytest.raises(EvalkitError, match="warm-up item failed, so no item was generated: out of GPU.*max_batch"):
+        system.warmup()
 
 
 def test_unseeded_items_are_flagged_nondeterministic(system):
