@@ -5,12 +5,17 @@ Also used for downloads (bytes) so every long step looks the same.
 from __future__ import annotations
 
 import sys
+import time
+from contextlib import contextmanager
+
+PHASE_LOG_SECONDS = 0.5  # quicker phases (a metric with nothing to load) are not worth a line
 
 
 class Progress:
     def __init__(self, total: int | None, initial: int = 0, *, quiet: bool = False, desc: str = "",
                  unit: str = "item", unit_scale: bool = False) -> None:
         self.failed = 0
+        self.phases: dict[str, float] = {}
         self._bar = None
         if quiet:
             return
@@ -26,6 +31,25 @@ class Progress:
             if failed:
                 self._bar.set_postfix(failed=self.failed, refresh=False)
             self._bar.update(n)
+
+    @contextmanager
+    def phase(self, label: str):
+        """A step outside the item count (loading models, warming up): shown on the bar while it
+        runs, then logged with its duration above the bar; also kept in `phases` (seconds)."""
+        start = time.perf_counter()
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{label}...", refresh=True)
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - start
+            self.phases[label] = self.phases.get(label, 0.0) + seconds
+            if self._bar is not None:
+                self._bar.set_postfix_str("", refresh=False)
+                if self.failed:
+                    self._bar.set_postfix(failed=self.failed, refresh=False)
+                if seconds >= PHASE_LOG_SECONDS:
+                    self._bar.write(f"{label}: {seconds:.1f} s", file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -15,6 +15,7 @@ from evalkit.api import device_kind
 from evalkit.cache import BlobCache, JsonCache, content_key
 from evalkit.hashing import sha256_bytes
 from evalkit.metrics.base import ScoreInput
+from evalkit.progress import Progress
 from evalkit.provenance import hardware
 from evalkit.store import RunStore
 from evalkit.systems.base import System
@@ -35,8 +36,10 @@ class Generated:
 
 
 class Generator:
-    def __init__(self, system: System, checkpoints: dict, store: RunStore, suite, device: str) -> None:
+    def __init__(self, system: System, checkpoints: dict, store: RunStore, suite, device: str,
+                 progress: Progress | None = None) -> None:
         self.system = system
+        self.progress = progress or Progress(None, quiet=True)
         self.store = store
         self.suite = suite
         self.device = device
@@ -59,8 +62,10 @@ class Generator:
 
     def _ensure_ready(self) -> None:
         if not self._ready:  # load models only when something must be generated
-            self.system.setup(self.device)
-            self.system.warmup()
+            with self.progress.phase(f"{self.system.name}: loading on {self.device}"):
+                self.system.setup(self.device)
+            with self.progress.phase(f"{self.system.name}: warm-up"):
+                self.system.warmup()
             self._ready = True
 
     def run(self, items: Sequence[Item], seeds: Sequence[int | None]) -> list[Generated]:

@@ -109,8 +109,8 @@ class LocalRunner:
         return kept
 
     def _process(self, todo: Sequence[Item], records: dict, progress: Progress) -> None:
-        generator = Generator(self.system, self.checkpoints, self.store, self.suite, self.device)
-        scorer = Scorer(self.metrics, self.device)
+        generator = Generator(self.system, self.checkpoints, self.store, self.suite, self.device, progress)
+        scorer = Scorer(self.metrics, self.device, progress)
         buffer: list[Generated] = []
         try:
             for start in range(0, len(todo), self.system.batch_size):

@@ -11,12 +11,14 @@ from typing import Any, Sequence
 
 from evalkit.cache import JsonCache
 from evalkit.metrics.base import Metric, ScoreInput
+from evalkit.progress import Progress
 from evalkit.runner.generate import Generated
 from evalkit.types import ItemError
 
 
 class Scorer:
-    def __init__(self, metrics: Sequence[Metric], device: str) -> None:
+    def __init__(self, metrics: Sequence[Metric], device: str, progress: Progress | None = None) -> None:
+        self.progress = progress or Progress(None, quiet=True)
         self.metrics = list(metrics)
         self.device = device
         self.cache = JsonCache("scores")
@@ -54,7 +56,8 @@ class Scorer:
 
     def _score(self, metric: Metric, inputs: list[ScoreInput]) -> list[dict | ItemError]:
         if metric.name not in self._ready:
-            metric.setup(self.device)
+            with self.progress.phase(f"{metric.name}: loading on {self.device}"):
+                metric.setup(self.device)
             self._ready.add(metric.name)
         stage = f"score:{metric.name}"
         try:

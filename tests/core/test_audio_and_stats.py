@@ -1,5 +1,7 @@
-"""Audio validation/resampling and the bootstrap statistics, against independent computations."""
+"""Audio validation/resampling, the bootstrap statistics (against independent computations), progress phases."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -62,3 +64,22 @@ def test_ci_needs_two_items_and_is_deterministic():
     assert stats.mean_ci([0.5]) is None
     assert stats.mean_ci([0.1, 0.2, 0.9]) == stats.mean_ci([0.1, 0.2, 0.9])
     assert stats.percentiles([1, 2, 3, 4]) == {"p50": 2.5, "p90": pytest.approx(3.7)}
+
+
+def test_progress_phases_are_timed_and_logged_above_the_bar(capsys):
+    from evalkit.progress import PHASE_LOG_SECONDS, Progress
+
+    bar = Progress(2)
+    with bar.phase("slow: loading on cpu"):
+        time.sleep(PHASE_LOG_SECONDS + 0.05)
+    with bar.phase("quick: loading on cpu"):
+        pass
+    bar.close()
+    err = capsys.readouterr().err
+    assert bar.phases["slow: loading on cpu"] >= PHASE_LOG_SECONDS and "quick: loading on cpu" in bar.phases
+    assert "slow: loading on cpu: 0." in err and "quick: loading on cpu: " not in err
+
+    quiet = Progress(2, quiet=True)
+    with pytest.raises(RuntimeError), quiet.phase("failing"):
+        raise RuntimeError("setup failed")
+    assert "failing" in quiet.phases and capsys.readouterr().err == ""
