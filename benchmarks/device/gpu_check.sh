@@ -19,13 +19,15 @@ else
   device=(--device cuda) bench=(--device cuda)
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
+# Step limits add up to 570 s, under the device tool's 600 s per call; most important first, and
+# every log is under $OUT as it is written, so a cut run still brings back what it measured.
 step() {  # step NAME TIMEOUT_S CMD...: run, log to $OUT/NAME.log, never stop the script
   local name=$1 limit=$2; shift 2
   echo "=== $name"
   timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | tail -40
   echo "=== $name: exit ${PIPESTATUS[0]}"
 }
-step gpu-tests 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests/tortoise
-step bench-tortoise 240 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast,fast,standard
-step bench-tortoise-reference 200 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast --reference
-step bench-score 150 python3 benchmarks/bench_score.py "${device[@]}" --quick
+step gpu-tests 110 python3 -m pytest -q -m gpu -p no:cacheprovider tests/tortoise
+step bench-tortoise 190 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast,fast,standard
+step bench-tortoise-reference 170 python3 benchmarks/bench_tortoise.py "${bench[@]}" --presets ultra_fast --reference
+step bench-score 100 python3 benchmarks/bench_score.py "${device[@]}" --quick
