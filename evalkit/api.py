@@ -117,7 +117,8 @@ def evaluate(config: EvalConfig) -> RunResult:
     system_name = config.system or suite.spec.default_system
     system = SYSTEMS.get(system_name)(**dict(config.system_options))
     device = resolve_device(config.device)
-    metrics = build_metrics(config.metrics or suite.spec.metrics, config.protocol, device, config.metric_options)
+    names = config.metrics or tuple(dict.fromkeys((*suite.spec.metrics, *system.extra_metrics)))
+    metrics = build_metrics(names, config.protocol, device, config.metric_options)
     checkpoints = system.checkpoints()
     identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol, device)
     run_dir = config.out or default_run_dir(

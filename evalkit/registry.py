@@ -79,5 +79,6 @@ METRICS: Registry = Registry(
         "rtf": Entry("evalkit.metrics.timing:RealTimeFactor", "real-time factor: synthesis seconds / audio seconds"),
         "duration": Entry("evalkit.metrics.timing:DurationSanity", "duration vs. expected, silence ratio, clipping"),
         "clvp": Entry("evalkit.tortoise.clvp_metric:ClvpAgreement", "TorToiSe CLVP text-speech agreement"),
+        "stops": Entry("evalkit.metrics.stops:DecodingStops", "AR decoding ends: length-limit cuts, speech lost to silence cuts"),
     },
 )

@@ -41,6 +41,9 @@ class System(ABC):
     generates: ClassVar[bool] = True
     # Whether the system needs items to carry a speaker prompt.
     needs_prompt: ClassVar[bool] = False
+    # Metrics that read this system's own extras (TorToiSe: its CLVP score, how decoding
+    # ended), computed after the suite's metrics unless the run names its metrics itself.
+    extra_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.default_options())

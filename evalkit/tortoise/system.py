@@ -42,6 +42,7 @@ class TortoiseSystem(System):
     name = "tortoise"
     description = "TorToiSe five-model pipeline (AR + CLVP + CVVP + diffusion + UnivNet)"
     needs_prompt = True
+    extra_metrics = ("clvp", "stops")  # its chosen CLVP score; how AR decoding ended (extras)
     batch_size = 1  # items run one after another anyway (see the module docstring)
 
     def __init__(self, **options: Any) -> None:

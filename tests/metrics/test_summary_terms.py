@@ -14,6 +14,7 @@ import pytest
 from evalkit.metrics import stats
 from evalkit.metrics.normalizers import get_normalizer
 from evalkit.metrics.speaker import SpeakerSimilarity
+from evalkit.metrics.stops import DecodingStops, stop_record
 from evalkit.metrics.timing import DurationSanity, RealTimeFactor
 from evalkit.metrics.wer import WerMetric, score_text
 from evalkit.tortoise.clvp_metric import ClvpAgreement
@@ -61,6 +62,12 @@ def clvp_values():
     return pipeline + dvae
 
 
+def stops_values():
+    ends = [("stop_token", 14, 2, 0), ("max_length", 3, 13, 0), ("stop_token", 9, 7, 21), ("stop_token", 16, 0, 0)]
+    return [stop_record({"chosen_stop_reason": chosen, "stop_reasons": {"stop_token": s, "max_length": m},
+                         "silence_dropped_codes": d}) for chosen, s, m, d in ends]
+
+
 FAILED = [Item("f1", "the failed item has six words", prompt_audio="p.wav"), Item("f2", "two words", tags=("numbers",))]
 CASES = {
     "wer": (WerMetric, wer_values),
@@ -68,6 +75,7 @@ CASES = {
     "rtf": (RealTimeFactor, rtf_values),
     "duration": (DurationSanity, duration_values),
     "clvp": (ClvpAgreement, clvp_values),
+    "stops": (DecodingStops, stops_values),
 }
 
 

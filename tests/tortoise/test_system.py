@@ -72,6 +72,21 @@ def test_smoke_suite_end_to_end(tmp_path, monkeypatch):
     assert all(c["random"] and c["path"] is None and len(c["sha256"]) == 64 for c in system["checkpoints"].values())
 
 
+def test_default_metrics_add_the_systems_own(tmp_path, monkeypatch):
+    """Without --metrics: the suite's metrics, then TorToiSe's extra_metrics (clvp, stops) over its extras."""
+    result, samples, run_json = run(tmp_path, monkeypatch, "defaults", metrics=None)
+    assert [m["name"] for m in run_json["metrics"]] == ["wer", "sim", "rtf", "duration", "clvp", "stops"]
+    metrics = result.metrics["metrics"]
+    reasons = [s["system_extras"]["chosen_stop_reason"] for s in samples]
+    counts = [s["system_extras"]["stop_reasons"] for s in samples]
+    assert metrics["max_length_rate"]["value"] == reasons.count("max_length") / ITEMS
+    assert metrics["candidate_max_length_rate"]["value"] == (
+        sum(c["max_length"] for c in counts) / sum(c["max_length"] + c["stop_token"] for c in counts))
+    dropped = [s["system_extras"]["silence_dropped_codes"] for s in samples]
+    assert metrics["speech_dropped_rate"]["value"] == sum(d > 0 for d in dropped) / ITEMS
+    assert metrics["clvp"]["n"] == ITEMS
+
+
 def test_audio_depends_only_on_the_seed(tmp_path, monkeypatch):
     _, first, _ = run(tmp_path, monkeypatch, "first")
     _, again, _ = run(tmp_path, monkeypatch, "again")
