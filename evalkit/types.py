@@ -20,8 +20,10 @@ class Item:
     """One prompt of a suite.
 
     `prompt_audio` is the speaker prompt (the voice to clone) and `prompt_text` its
-    transcript; `reference_audio`/`reference_text` are the ground-truth recording of
-    `text` and its transcript (usually equal to `text`).
+    transcript; `extra_prompt_audio` are more clips of the same speaker, for systems that
+    condition on several (TorToiSe averages its voice latents over them; speaker
+    similarity still compares with `prompt_audio`). `reference_audio`/`reference_text`
+    are the ground-truth recording of `text` and its transcript (usually equal to `text`).
     """
 
     id: str
@@ -32,12 +34,24 @@ class Item:
     reference_text: str | None = None
     tags: tuple[str, ...] = ()
     language: str = "en"
+    extra_prompt_audio: tuple[Path, ...] = ()
+
+    @property
+    def voice_clips(self) -> tuple[Path, ...]:
+        """Every clip of the speaker to clone: the prompt first (empty without a prompt)."""
+        return () if self.prompt_audio is None else (self.prompt_audio, *self.extra_prompt_audio)
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         for key in ("prompt_audio", "reference_audio"):
             out[key] = None if out[key] is None else str(out[key])
         out["tags"] = list(self.tags)
+        # Only when present, so that items with one clip keep the JSON (and suite content hash)
+        # they had before the field existed.
+        if self.extra_prompt_audio:
+            out["extra_prompt_audio"] = [str(p) for p in self.extra_prompt_audio]
+        else:
+            del out["extra_prompt_audio"]
         return out
 
 

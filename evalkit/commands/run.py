@@ -27,8 +27,9 @@ def register(sub) -> None:
     p.add_argument("--protocol", default="evalkit", help="scoring protocol: evalkit (default), seedtts, f5")
     p.add_argument("--metric-option", action="append", metavar="METRIC.KEY=VALUE",
                    help="metric option, e.g. wer.model=large-v3 (repeatable)")
-    p.add_argument("--voice", help="speaker prompt audio that replaces every item's prompt")
-    p.add_argument("--voice-text", help="transcript of --voice")
+    p.add_argument("--voice", help="speaker prompt that replaces every item's prompt: an audio file, or a folder "
+                   "of clips of one speaker (the first by name is the prompt; TorToiSe conditions on all)")
+    p.add_argument("--voice-text", help="transcript of --voice (of its first clip)")
     p.add_argument("--retry-failed", action="store_true", help="regenerate items that failed in an earlier attempt")
     p.set_defaults(func=run)
 

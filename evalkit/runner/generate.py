@@ -55,10 +55,10 @@ class Generator:
     def _cache_key(self, item: Item, seed: int | None) -> str | None:
         if not self.use_cache or seed is None:
             return None
-        return content_key(
-            "generation", self.config_key, item.text, item.prompt_text, item.language,
-            self.suite.sha_of(item.prompt_audio), seed,
-        )
+        # A one-clip voice keys by that clip's hash alone, as before extra clips existed.
+        voice = [self.suite.sha_of(p) for p in item.voice_clips] if item.extra_prompt_audio else \
+            self.suite.sha_of(item.prompt_audio)
+        return content_key("generation", self.config_key, item.text, item.prompt_text, item.language, voice, seed)
 
     def _ensure_ready(self) -> None:
         if not self._ready:  # load models only when something must be generated

@@ -11,6 +11,8 @@ from evalkit.suites.manifest import ItemRows, build_items
 from evalkit.suites.spec import LOADERS, SuiteError, SuiteSpec, builtin_suites, find_spec
 from evalkit.types import Item
 
+VOICE_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")  # what --voice takes from a folder (soundfile reads these)
+
 __all__ = ["Suite", "SuiteError", "SuiteSpec", "load_suite", "builtin_suites", "find_spec", "file_sha256"]
 
 
@@ -64,7 +66,7 @@ def load_suite(name_or_path: str, *, voice: str | Path | None = None, voice_text
     audio_hashes = {
         str(p): file_sha256(p)
         for item in items
-        for p in (item.prompt_audio, item.reference_audio)
+        for p in (*item.voice_clips, item.reference_audio)
         if p is not None
     }
     content_hash = content_key(
@@ -76,19 +78,32 @@ def load_suite(name_or_path: str, *, voice: str | Path | None = None, voice_text
 
 def _apply_prompts(spec: SuiteSpec, items: list[Item], voice, voice_text) -> list[Item]:
     if voice is not None:
-        path = Path(voice).expanduser().resolve()
-        if not path.is_file():
-            raise SuiteError(f"--voice {voice}: file not found")
-        return [replace(i, prompt_audio=path, prompt_text=voice_text) for i in items]
+        first, *more = voice_files(voice)
+        return [replace(i, prompt_audio=first, prompt_text=voice_text, extra_prompt_audio=tuple(more)) for i in items]
     if spec.prompt_audio:
         from evalkit.suites.manifest import resolve_in_root
 
         path = resolve_in_root(spec.root, spec.prompt_audio, str(spec.path))
+        more = tuple(resolve_in_root(spec.root, p, str(spec.path)) for p in spec.extra_prompt_audio)
         return [
-            i if i.prompt_audio else replace(i, prompt_audio=path, prompt_text=spec.prompt_text)
+            i if i.prompt_audio else replace(i, prompt_audio=path, prompt_text=spec.prompt_text, extra_prompt_audio=more)
             for i in items
         ]
     return items
+
+
+def voice_files(voice: str | Path) -> list[Path]:
+    """`--voice`: one audio file, or a folder of clips of one speaker (TorToiSe's voice folders),
+    taken in name order; the first is the speaker prompt, the others extra clips."""
+    path = Path(voice).expanduser().resolve()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise SuiteError(f"--voice {voice}: no such file or folder")
+    clips = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VOICE_EXTENSIONS)
+    if not clips:
+        raise SuiteError(f"--voice {voice}: the folder holds no audio ({', '.join(VOICE_EXTENSIONS)})")
+    return clips
 
 
 def _hashed_item(item: Item, audio_hashes: dict[str, str | None]) -> dict[str, Any]:
@@ -98,4 +113,6 @@ def _hashed_item(item: Item, audio_hashes: dict[str, str | None]) -> dict[str, A
     for key in ("prompt_audio", "reference_audio"):
         if out[key] is not None:
             out[key] = audio_hashes.get(out[key]) or "missing"
+    if "extra_prompt_audio" in out:
+        out["extra_prompt_audio"] = [audio_hashes.get(p) or "missing" for p in out["extra_prompt_audio"]]
     return out

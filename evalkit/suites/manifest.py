@@ -24,7 +24,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 # Longer than any utterance a TTS benchmark means (a LibriSpeech target of 10 s has
 # ~200 characters; 2,000 is ten times the longest prompt in the shipped suites).
 MAX_TEXT_CHARS = 2000
-ITEM_FIELDS = ("id", "text", "prompt_audio", "prompt_text", "reference_audio", "reference_text", "tags", "language")
+ITEM_FIELDS = ("id", "text", "prompt_audio", "prompt_text", "reference_audio", "reference_text", "tags", "language",
+               "extra_prompt_audio")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ def _row_to_item(row: dict[str, Any], root: Path, where: str) -> Item:
     tags = row.get("tags") or ()
     if isinstance(tags, str):
         tags = (tags,)
+    extra = row.get("extra_prompt_audio") or []
+    if not isinstance(extra, list) or not all(isinstance(p, str) and p for p in extra):
+        raise SuiteError(f"{where}: extra_prompt_audio must be a list of string paths")
+    if extra and not row.get("prompt_audio"):
+        raise SuiteError(f"{where}: extra_prompt_audio needs a prompt_audio (the first clip of the voice)")
     return Item(
         id=row["id"],
         text="" if text is None else str(text),
@@ -129,6 +135,7 @@ def _row_to_item(row: dict[str, Any], root: Path, where: str) -> Item:
         reference_text=row.get("reference_text"),
         tags=tuple(str(t) for t in tags),
         language=str(row.get("language", "en")),
+        extra_prompt_audio=tuple(resolve_in_root(root, p, where) for p in extra),
     )
 
 
@@ -138,7 +145,9 @@ def item_problem(item: Item) -> str | None:
         return "text is empty"
     if len(item.text) > MAX_TEXT_CHARS:
         return f"text is {len(item.text)} characters long (limit {MAX_TEXT_CHARS})"
-    for label, path in (("speaker prompt", item.prompt_audio), ("ground-truth audio", item.reference_audio)):
+    recordings = [("speaker prompt", item.prompt_audio), ("ground-truth audio", item.reference_audio)]
+    recordings += [("extra speaker prompt", p) for p in item.extra_prompt_audio]
+    for label, path in recordings:
         if path is not None and not path.is_file():
             return f"{label} {path} does not exist"
     return None

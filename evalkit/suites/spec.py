@@ -51,6 +51,7 @@ class SuiteSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # loader options / inline items
     prompt_audio: str | None = None  # suite-level default speaker prompt (relative to root)
     prompt_text: str | None = None
+    extra_prompt_audio: tuple[str, ...] = ()  # more clips of the default prompt's speaker
 
 
 def suite_dirs() -> list[Path]:
@@ -84,7 +85,7 @@ def read_yaml(path: Path) -> Any:
 
 _SPEC_KEYS = {
     "name", "version", "description", "main_metric", "default_system", "metrics",
-    "loader", "options", "items", "prompt_audio", "prompt_text", "root",
+    "loader", "options", "items", "prompt_audio", "prompt_text", "root", "extra_prompt_audio",
 }
 
 
@@ -104,6 +105,11 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
     loader = data.get("loader", "manifest")
     if loader not in LOADERS:
         raise SuiteError(f"{path}: unknown loader {loader!r} (known: {', '.join(LOADERS)})")
+    extra_prompts = data.get("extra_prompt_audio") or []
+    if not isinstance(extra_prompts, list) or not all(isinstance(p, str) and p for p in extra_prompts):
+        raise SuiteError(f"{path}: extra_prompt_audio must be a list of paths")
+    if extra_prompts and not data.get("prompt_audio"):
+        raise SuiteError(f"{path}: extra_prompt_audio needs prompt_audio (the first clip of the default voice)")
     metrics = data.get("metrics", DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -120,6 +126,7 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
         options=options,
         prompt_audio=data.get("prompt_audio"),
         prompt_text=data.get("prompt_text"),
+        extra_prompt_audio=tuple(extra_prompts),
     )
 
 

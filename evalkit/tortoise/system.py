@@ -113,12 +113,12 @@ class TortoiseSystem(System):
                              "to clone (give the suite prompts, or --voice FILE)", "generate")
         start = time.perf_counter()
         try:
-            clip = load_voice_clip(item.prompt_audio)
+            clips = [load_voice_clip(path) for path in item.voice_clips]  # the prompt, then any extra clips
         except AudioError as exc:
             return ItemError("BadPrompt", f"item {item.id!r}: speaker prompt: {exc}", "load")
         loading = time.perf_counter() - start
         try:
-            speech = self._pipeline.synthesize(item.text, [clip], self.resolved, seed)
+            speech = self._pipeline.synthesize(item.text, clips, self.resolved, seed)
         except ItemFailure as exc:
             return ItemError("ItemFailure", f"item {item.id!r}: {exc}", "generate")
         stages = {**speech.stages, "conditioning": speech.stages["conditioning"] + loading}

@@ -114,8 +114,63 @@ def test_voice_override_replaces_prompts(tmp_path):
     overridden = load_suite("smoke", voice=voice)
     assert {i.prompt_audio for i in overridden.items} == {voice}
     assert overridden.content_hash != smoke.content_hash
-    with pytest.raises(SuiteError, match="not found"):
+    with pytest.raises(SuiteError, match="no such file or folder"):
         load_suite("smoke", voice=tmp_path / "nope.wav")
+
+
+def _clips(folder, *names):
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        sf.write(folder / name, np.full(1600, 0.01 * (i + 1), dtype="float32"), 16000)
+
+
+def test_voice_folder_gives_every_item_all_its_clips(tmp_path):
+    _clips(tmp_path / "voice", "b.wav", "a.flac", "c.wav")
+    (tmp_path / "voice" / "notes.txt").write_text("not audio")
+    suite = load_suite("smoke", voice=tmp_path / "voice", voice_text="The first clip.")
+    item = suite.items[0]
+    assert item.prompt_audio.name == "a.flac" and [p.name for p in item.extra_prompt_audio] == ["b.wav", "c.wav"]
+    assert [p.name for p in item.voice_clips] == ["a.flac", "b.wav", "c.wav"] and item.prompt_text == "The first clip."
+    assert suite.content_hash != load_suite("smoke", voice=tmp_path / "voice" / "a.flac").content_hash
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SuiteError, match="holds no audio"):
+        load_suite("smoke", voice=tmp_path / "empty")
+
+
+def test_extra_prompt_clips_in_a_manifest(tmp_path):
+    folder = tmp_path / "s"
+    _clips(folder, "p.wav", "p2.wav", "p3.wav")
+    rows = [{"id": "a", "text": "Hi.", "prompt_audio": "p.wav", "extra_prompt_audio": ["p2.wav", "p3.wav"]},
+            {"id": "b", "text": "Bye.", "prompt_audio": "p.wav"},
+            {"id": "c", "text": "Gone.", "prompt_audio": "p.wav", "extra_prompt_audio": ["lost.wav"]}]
+    suite = load_suite(str(write_suite(folder, rows)))
+    a, b, c = suite.items
+    assert [p.name for p in a.voice_clips] == ["p.wav", "p2.wav", "p3.wav"] and b.extra_prompt_audio == ()
+    assert "extra_prompt_audio" not in b.to_json()  # one-clip items keep the JSON, and hash, they always had
+    assert set(suite.problems) == {"c"} and "extra speaker prompt" in suite.problems["c"]
+    before = suite.content_hash
+    _clips(folder, "p3.wav")  # an extra clip's content changes (0.01 instead of 0.03)
+    assert load_suite(str(write_suite(folder, rows))).content_hash != before
+    for bad, message in (({"extra_prompt_audio": "p2.wav"}, "list of string paths"),
+                         ({"extra_prompt_audio": ["../../outside.wav"]}, "escapes the suite root")):
+        with pytest.raises(SuiteError, match=message):
+            load_suite(str(write_suite(tmp_path / "bad", [{**rows[0], **bad}])))
+    with pytest.raises(SuiteError, match="needs a prompt_audio"):
+        load_suite(str(write_suite(tmp_path / "noprompt", [{"id": "a", "text": "x", "extra_prompt_audio": ["p.wav"]}])))
+
+
+def test_suite_level_default_voice_may_have_extra_clips(tmp_path):
+    folder = tmp_path / "s"
+    _clips(folder, "v1.wav", "v2.wav", "own.wav")
+    rows = [{"id": "a", "text": "Hi."}, {"id": "b", "text": "Bye.", "prompt_audio": "own.wav"}]
+    suite = load_suite(str(write_suite(folder, rows, prompt_audio="v1.wav", extra_prompt_audio="[v2.wav]")))
+    a, b = suite.items
+    assert [p.name for p in a.voice_clips] == ["v1.wav", "v2.wav"] and [p.name for p in b.voice_clips] == ["own.wav"]
+    with pytest.raises(SuiteError, match="needs prompt_audio"):
+        load_suite(str(write_suite(tmp_path / "t", rows, extra_prompt_audio="[v2.wav]")))
 
 
 def test_unknown_suite_lists_known_ones():

@@ -183,6 +183,30 @@ def test_cvvp_blends_into_the_ranking(pair, clip, reference, perturb):
         assert extras["chosen_cvvp_score"] == pytest.approx(extras["cvvp_scores"][extras["chosen_candidate"]], abs=1e-4)
 
 
+def test_several_voice_clips_equal_reference_tts(pair, clip):
+    """A voice of two clips (a suite's extra_prompt_audio, or a --voice folder): tortoise encodes each clip and
+    averages the latents, on both the AR and the diffusion side. Clips under 6 s, so no crop is drawn."""
+    tts, pipeline = pair
+    clips = [clip[:120000], clip[30000:60000]]
+    options = resolve({"size": "tiny", "num_autoregressive_samples": 2, "max_mel_tokens": 16,
+                       "diffusion_iterations": 3})
+    tts.autoregressive_batch_size = 2
+    with torch.no_grad():
+        expected = tts.tts(TEXT, voice_samples=[c[None] for c in clips], k=1, verbose=False,
+                           use_deterministic_seed=5, num_autoregressive_samples=2, temperature=options.temperature,
+                           top_p=options.top_p, repetition_penalty=options.repetition_penalty,
+                           max_mel_tokens=options.max_mel_tokens, diffusion_iterations=options.diffusion_iterations,
+                           cond_free=options.cond_free, cond_free_k=options.cond_free_k,
+                           diffusion_temperature=options.diffusion_temperature)[0, 0]
+    tts.clvp.outputs.clear()
+    speech = pipeline.synthesize(TEXT, clips, options, 5)
+    assert speech.extras["voice_clips"] == 2 and speech.audio.shape == expected.shape
+    error = float((speech.audio - expected).norm() / expected.norm())
+    assert error < WAVEFORM_RTOL, error
+    one_clip = pipeline.synthesize(TEXT, clips[:1], options, 5)
+    assert not torch.equal(one_clip.audio[: len(speech.audio)], speech.audio[: len(one_clip.audio)])
+
+
 def test_long_clips_are_cropped_by_the_item_seed(pair):
     _, pipeline = pair
     long_clip = torch.randn(22050 * 9, generator=torch.Generator().manual_seed(0)) * 0.1

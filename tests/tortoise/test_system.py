@@ -87,6 +87,28 @@ def test_default_metrics_add_the_systems_own(tmp_path, monkeypatch):
     assert metrics["clvp"]["n"] == ITEMS
 
 
+def test_voice_folder_conditions_on_every_clip(tmp_path, monkeypatch):
+    """--voice FOLDER: each item is conditioned on all the folder's clips; the generation cache tells a
+    one-clip voice from a two-clip voice sharing its first clip (one cache for both runs)."""
+    import shutil
+
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    shutil.copy(_prompt(), voice / "1.flac")
+    shutil.copy(_prompt().with_name("prompt-f3.flac"), voice / "2.flac")
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    samples = {}
+    for name, path in (("one", voice / "1.flac"), ("two", voice)):
+        result = evaluate(EvalConfig(suite="smoke", system="tortoise", system_options=TINY, metrics=("rtf",),
+                                     limit=2, seed=0, voice=str(path), out=tmp_path / name, quiet=True))
+        assert result.n_failed == 0
+        samples[name] = [json.loads(line) for line in (result.run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [s["system_extras"]["voice_clips"] for s in samples["two"]] == [2, 2]
+    assert [s["system_extras"]["voice_clips"] for s in samples["one"]] == [1, 1]
+    assert audio_hashes(samples["one"]).keys() == audio_hashes(samples["two"]).keys()
+    assert not set(audio_hashes(samples["one"]).values()) & set(audio_hashes(samples["two"]).values())
+
+
 def test_audio_depends_only_on_the_seed(tmp_path, monkeypatch):
     _, first, _ = run(tmp_path, monkeypatch, "first")
     _, again, _ = run(tmp_path, monkeypatch, "again")
