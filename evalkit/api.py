@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -86,8 +87,12 @@ def device_kind(device: str) -> str:
 
 
 def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) -> dict[str, Any]:
-    """What makes two runs the same run: resuming requires an identical identity."""
-    return {
+    """What makes two runs the same run: resuming requires an identical identity.
+
+    Returned as JSON would read it back (tuples become lists), because a resumed run
+    compares it with the identity stored in run.json.
+    """
+    identity = {
         "device": device_kind(device),
         "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
         "system": system.config(),
@@ -96,6 +101,7 @@ def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) ->
         "seed": seed,
         "protocol": protocol,
     }
+    return json.loads(json.dumps(identity))
 
 
 def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None) -> Path:

@@ -105,6 +105,16 @@ def test_default_run_directory_is_stable(tmp_path, monkeypatch, espeak):
     assert c.run_dir != a.run_dir and c.run_dir.name.startswith("seed5-")
 
 
+def test_the_default_metrics_resume_too(tmp_path, espeak):
+    """The suite's own metrics (wer, sim: model provenance with tuples in it) resume into their directory:
+    the identity is compared as run.json stores it."""
+    first = run(tmp_path, "models", metrics=None, limit=1)
+    again = run(tmp_path, "models", metrics=None, limit=2)  # the same run, one more item
+    assert again.run_dir == first.run_dir and len(samples(again.run_dir)) == 2
+    assert [m["name"] for m in json.loads((first.run_dir / "run.json").read_text())["identity"]["metrics"]] == \
+        ["wer", "sim", "rtf", "duration"]
+
+
 def test_a_different_run_in_the_same_directory_is_refused(tmp_path, espeak):
     run(tmp_path, "same", limit=2)
     with pytest.raises(EvalkitError, match="holds a different run .*differs in: seed"):
