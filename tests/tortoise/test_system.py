@@ -73,9 +73,21 @@ def test_smoke_suite_end_to_end(tmp_path, monkeypatch):
 
 
 def test_default_metrics_add_the_systems_own(tmp_path, monkeypatch):
-    """Without --metrics: the suite's metrics, then TorToiSe's extra_metrics (clvp, stops) over its extras."""
-    result, samples, run_json = run(tmp_path, monkeypatch, "defaults", metrics=None)
-    assert [m["name"] for m in run_json["metrics"]] == ["wer", "sim", "rtf", "duration", "clvp", "stops"]
+    """Without --metrics: the suite's metrics (here just rtf), then TorToiSe's extra_metrics (clvp, stops)."""
+    import shutil
+
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    shutil.copy(_prompt(), folder / "voice.flac")
+    (folder / "mini.yaml").write_text(
+        "name: mini\nversion: '1'\nmetrics: [rtf]\nprompt_audio: voice.flac\nitems:\n"
+        + "".join(f"  - {{id: i{n}, text: Number {n} is on the list.}}\n" for n in range(ITEMS)))
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    result = evaluate(EvalConfig(suite=str(folder / "mini.yaml"), system="tortoise", system_options=TINY,
+                                 out=tmp_path / "run", quiet=True))
+    samples = [json.loads(line) for line in (result.run_dir / "samples.jsonl").read_text().splitlines()]
+    run_json = json.loads((result.run_dir / "run.json").read_text())
+    assert [m["name"] for m in run_json["metrics"]] == ["rtf", "clvp", "stops"]
     metrics = result.metrics["metrics"]
     reasons = [s["system_extras"]["chosen_stop_reason"] for s in samples]
     counts = [s["system_extras"]["stop_reasons"] for s in samples]
