@@ -9,7 +9,7 @@ from evalkit.commands import add_page_options, announce_page, output_flags, page
 def register(sub) -> None:
     p = sub.add_parser(
         "compare", parents=[output_flags()], help="A/B HTML page: paired deltas, most regressed and improved items",
-        description="Compare two runs of the same suite item by item: paired deltas with 95%% intervals per "
+        description="Compare two runs of the same suite item by item: paired deltas with 95 % intervals per "
         "summary, and the items that regressed and improved most with both clips side by side.",
     )
     p.add_argument("baseline", metavar="BASELINE", help="run directory (A)")

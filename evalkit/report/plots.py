@@ -112,7 +112,10 @@ def run_figures(run: RunData) -> list[tuple[str, str]]:
         summary = run.summary["metrics"][name]
         if summary.get("higher_is_better") is None or summary.get("metric") in bound:
             continue
-        svg = histogram([run.item_value(name, r["item_id"]) for r in run.records], f"per-item {name}")
+        values = [run.item_value(name, r["item_id"]) for r in run.records]
+        if set(values) <= {0.0, 1.0, None}:
+            continue  # a rate of yes/no items: its card says all there is
+        svg = histogram(values, f"per-item {name}")
         if svg:
             figures.append((f"{name} per item", svg))
     labels, stages = stage_rtf(run.records)

@@ -72,7 +72,7 @@ def provenance(run: RunData) -> list[tuple[str, str]]:
         ("system", f"{system['name']} {json.dumps(system.get('options') or {})}{version}"),
     ]
     for component, ckpt in (system.get("checkpoints") or {}).items():
-        rows.append((f"checkpoint {component}", f"{(ckpt or {}).get('path')} · sha256 {(ckpt or {}).get('sha256')}"))
+        rows.append((f"checkpoint {component}", _checkpoint(ckpt or {})))
     rows.append(("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items"))
     rows.append(("suite content", str(suite["content_hash"])))
     rows.append(("protocol", str(info.get("protocol"))))
@@ -182,3 +182,11 @@ def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str 
     )
     page_path.write_text(html, encoding="utf-8")
     return page_path
+
+
+def _checkpoint(ckpt: dict[str, Any]) -> str:
+    """Where a component's weights came from: its file, or the source when there is none (random init)."""
+    where = ckpt.get("path") or ckpt.get("source") or "?"
+    if ckpt.get("random"):
+        where = f"random weights (init seed {ckpt.get('init_seed')})"
+    return f"{where} · sha256 {ckpt.get('sha256')}"

@@ -43,3 +43,12 @@ def test_out_and_bundle_are_exclusive(report_runs, tmp_path, capsys):
 
     code = main(["report", str(report_runs["espeak"]), "--out", str(tmp_path / "a.html"), "--bundle", str(tmp_path)])
     assert code == 2 and "not both" in capsys.readouterr().err
+
+
+def test_provenance_says_where_each_checkpoint_came_from():
+    from evalkit.report.render import _checkpoint
+
+    sha = "ab" * 32
+    assert _checkpoint({"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"}) == f"/w/ar.pth · sha256 {sha}"
+    assert _checkpoint({"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}) == \
+        f"random weights (init seed 3) · sha256 {sha}"
