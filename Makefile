@@ -97,5 +97,9 @@ bench: bench-score bench-tortoise
 bench-score: venv
 	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_score.py --device $(BENCH_DEVICE) $(BENCH_ARGS)
 
+# Official sizes on a GPU (comparable with ../shared/REFERENCE-TIMINGS.md); on a CPU, where 500 codes of the
+# official models take hours, the tiny configs and 20 codes: a check that the benchmark runs, not a figure.
+BENCH_TORTOISE_ARGS ?= $(if $(filter cpu,$(BENCH_DEVICE)),--size tiny --max-mel-tokens 20)
+
 bench-tortoise: venv
-	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_tortoise.py --device $(BENCH_DEVICE) $(BENCH_ARGS)
+	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_tortoise.py --device $(BENCH_DEVICE) $(BENCH_TORTOISE_ARGS) $(BENCH_ARGS)
