@@ -97,10 +97,18 @@ class LocalRunner:
             finally:
                 progress.close()
                 self.system.teardown()
+                self._record_phases(progress.phases)
             summary = run_summary(self.store.dir.name, self.suite, self.system.name, self.config.protocol,
                                   self.metrics, records, planned, self.system.generates)
             self.store.write_metrics(summary)
         return RunResult(self.store.dir, summary, len(planned), summary["n_failed"])
+
+    def _record_phases(self, phases: dict[str, float]) -> None:
+        """This invocation's untimed steps (model loading, warm-up), which RTF leaves out."""
+        info = self.store.read_run_info() if phases else None
+        if info and info.get("invocations"):
+            info["invocations"][-1]["phases_seconds"] = {k: round(v, 3) for k, v in phases.items()}
+            self.store.write_run_info(info)
 
     def _drop_failed(self, records: dict[str, dict]) -> dict[str, dict]:
         kept = {k: r for k, r in records.items() if not r.get("error") and not r.get("metric_errors")}

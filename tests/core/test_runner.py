@@ -42,6 +42,9 @@ def test_smoke_run_writes_the_contract(tmp_path, espeak):
     assert info["system"]["name"] == "espeak" and "espeak-ng" in info["system"]["version"].lower()
     assert {m["name"] for m in info["metrics"]} == set(FAST)
     assert info["packages"]["numpy"] and info["hardware"]["cpu"]
+    phases = info["invocations"][-1]["phases_seconds"]  # untimed steps, outside RTF
+    assert {"espeak: loading on cpu", "espeak: warm-up", "rtf: loading on cpu"} <= set(phases)
+    assert all(seconds >= 0 for seconds in phases.values())
 
     records = samples(result.run_dir)
     assert len(records) == 10
