@@ -90,6 +90,9 @@ class TortoiseSystem(System):
 
         self.checkpoints()
         device = torch.device(device)
+        if device.type == "cuda" and device.index is not None:
+            # CUDA graph capture and side streams use the current device: make it the models' one (cuda:1...).
+            torch.cuda.set_device(device)
         dtypes = StageDtypes.for_device(self.resolved.dtype, device)
         models = TortoiseModels.load(ModelConfigs.for_size(self.resolved.size), self._weights, device, dtypes)
         self._pipeline = TortoisePipeline(models, cuda_graph=self.resolved.cuda_graph)
