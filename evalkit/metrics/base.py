@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
 from evalkit.metrics import stats
-from evalkit.types import EvalkitError, Item, ItemError, Synthesis
+from evalkit.types import Item, ItemError, Synthesis, merge_options
 
 # Per item key: (numerator, denominator) of a summary that is sum(numerators) / sum(denominators)
 # over items (a mean when every denominator is 1). See Metric.paired_terms.
@@ -102,13 +102,7 @@ class Metric(ABC):
     batch_size: ClassVar[int] = 16
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.default_options())
-        if unknown:
-            raise EvalkitError(
-                f"metric {self.name!r} has no option(s) {sorted(unknown)}; "
-                f"known: {sorted(self.default_options())}"
-            )
-        self.options: dict[str, Any] = {**self.default_options(), **options}
+        self.options: dict[str, Any] = merge_options("metric", self.name, self.default_options(), options)
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import EvalkitError, Item, ItemError, Synthesis
+from evalkit.types import Item, ItemError, Synthesis, merge_options
 
 
 def item_seed(run_seed: int, item_id: str) -> int:
@@ -46,13 +46,7 @@ class System(ABC):
     extra_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.default_options())
-        if unknown:
-            raise EvalkitError(
-                f"system {self.name!r} has no option(s) {sorted(unknown)}; "
-                f"known: {sorted(self.default_options())}"
-            )
-        self.options: dict[str, Any] = {**self.default_options(), **options}
+        self.options: dict[str, Any] = merge_options("system", self.name, self.default_options(), options)
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

@@ -235,3 +235,10 @@ def test_item_seeds_depend_only_on_run_seed_and_id():
     assert item_seed(0, "a") == item_seed(0, "a")
     assert len({item_seed(0, "a"), item_seed(1, "a"), item_seed(0, "b")}) == 3
     assert 0 <= item_seed(123, "x") < 2**63
+
+
+def test_misspelt_options_are_refused_naming_the_known_ones(tmp_path, espeak):
+    with pytest.raises(EvalkitError, match=r"system 'espeak' has no option\(s\) \['speeed'\]; known: \[.*'voice'"):
+        run(tmp_path, "a", system="espeak", system_options={"speeed": 1.2}, limit=1)
+    with pytest.raises(EvalkitError, match=r"metric 'duration' has no option\(s\) \['beam'\]; known: \[\]"):
+        run(tmp_path, "b", metric_options={"duration": {"beam": 5}}, limit=1)
