@@ -344,3 +344,23 @@ def test_cuda_run_through_the_runner(tmp_path, monkeypatch):
     assert graphs, "warm-up captured no CUDA graph"
     tortoise.synthesize([Item("x", "A sentence of ordinary length for an evaluation.", prompt_audio=_prompt())], [1])
     assert sampler._cache is cache and all(sampler._graphs.get(key) is graph for key, graph in graphs.items())
+
+
+@pytest.mark.slow
+def test_official_size_pipeline_through_the_runner(tmp_path, monkeypatch):
+    """The configuration a GPU run uses (official model sizes, random weights), end to end on the CPU, kept
+    short: 2 candidates of 20 codes, 2 diffusion steps, one item (~15 s on two cores)."""
+    official = {"random_weights": True, "num_autoregressive_samples": 2, "max_mel_tokens": 20,
+                "diffusion_iterations": 2}
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    result = evaluate(EvalConfig(suite="smoke", system="tortoise", system_options=official, metrics=("rtf", "stops"),
+                                 limit=1, out=tmp_path / "run", quiet=True))
+    assert result.n_failed == 0
+    [sample] = [json.loads(line) for line in (result.run_dir / "samples.jsonl").read_text().splitlines()]
+    extras = sample["system_extras"]
+    assert extras["tokens_per_candidate"] == [20, 20] and extras["chosen_stop_reason"] == "max_length"
+    assert sample["audio"]["sample_rate"] == 24000
+    assert sample["audio"]["seconds"] == pytest.approx(diffusion_output_frames(extras["latent_frames"]) * 256 / 24000)
+    run_json = json.loads((result.run_dir / "run.json").read_text())
+    assert run_json["system"]["options"]["size"] == "official"
+    assert result.metrics["metrics"]["max_length_rate"]["value"] == 1.0
