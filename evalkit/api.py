@@ -56,13 +56,26 @@ class RunResult:
 def resolve_device(device: str) -> str:
     """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu" (torch imported only if
     an NVIDIA driver is present)."""
-    if device != "auto":
+    if device == "cpu":
         return device
-    if shutil.which("nvidia-smi") is None:
-        return "cpu"
+    if device == "auto":
+        if shutil.which("nvidia-smi") is None:
+            return "cpu"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise EvalkitError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    # Checked before anything is resolved: the protocol picks models by device (large-v3 on CUDA).
+    if not torch.cuda.is_available():
+        raise EvalkitError(f"--device {device}: no CUDA device is usable here (torch {torch.__version__}, "
+                           "torch.cuda.is_available() is False); use --device cpu or auto")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise EvalkitError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
 
 
 def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides: Mapping[str, Mapping[str, Any]]):

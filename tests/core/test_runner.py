@@ -242,3 +242,15 @@ def test_misspelt_options_are_refused_naming_the_known_ones(tmp_path, espeak):
         run(tmp_path, "a", system="espeak", system_options={"speeed": 1.2}, limit=1)
     with pytest.raises(EvalkitError, match=r"metric 'duration' has no option\(s\) \['beam'\]; known: \[\]"):
         run(tmp_path, "b", metric_options={"duration": {"beam": 5}}, limit=1)
+
+
+def test_an_unusable_device_is_refused_before_anything_loads(tmp_path, espeak):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(EvalkitError, match=r"--device cuda: no CUDA device is usable here"):
+        run(tmp_path, "a", device="cuda", limit=1)
+    with pytest.raises(EvalkitError, match=r"expected auto, cpu, cuda or cuda:N"):
+        run(tmp_path, "b", device="gpu0", limit=1)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
