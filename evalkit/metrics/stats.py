@@ -3,8 +3,9 @@
 Every aggregate evalkit reports carries a 95% confidence interval from resampling
 *items* with replacement (the unit of variation in a TTS evaluation is the prompt).
 Ratio statistics such as corpus WER (sum of edits / sum of reference words) are
-resampled as a ratio of sums, not as a mean of ratios. The seed is fixed so that the
-same run always reports the same interval.
+resampled as a ratio of sums, not as a mean of ratios; a mean is the ratio whose
+denominators are all 1 (`Metric.paired_terms`). The seed is fixed so that the same run
+always reports the same interval.
 """
 from __future__ import annotations
 
@@ -53,11 +54,6 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
-def mean_ci(values: Sequence[float], **kwargs) -> tuple[float, float] | None:
-    """CI of the mean of per-item values."""
-    return bootstrap_ci(lambda v: v.mean(axis=1), values, **kwargs)
-
-
 def ratio_ci(
     numerators: Sequence[float], denominators: Sequence[float], **kwargs
 ) -> tuple[float, float] | None:
@@ -68,10 +64,6 @@ def ratio_ci(
 def ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float | None:
     den = float(np.sum(denominators))
     return None if den == 0 else float(np.sum(numerators)) / den
-
-
-def mean(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 90)) -> dict[str, float]:

@@ -61,8 +61,8 @@ def test_ratio_ci_matches_a_naive_bootstrap():
 
 
 def test_ci_needs_two_items_and_is_deterministic():
-    assert stats.mean_ci([0.5]) is None
-    assert stats.mean_ci([0.1, 0.2, 0.9]) == stats.mean_ci([0.1, 0.2, 0.9])
+    assert stats.ratio_ci([0.5], [1.0]) is None
+    assert stats.ratio_ci([0.1, 0.2, 0.9], [1, 1, 1]) == stats.ratio_ci([0.1, 0.2, 0.9], [1, 1, 1])
     assert stats.percentiles([1, 2, 3, 4]) == {"p50": 2.5, "p90": pytest.approx(3.7)}
 
 
