@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from evalkit.suites.spec import SuiteError, SuiteSpec
+from evalkit.suites.spec import SuiteError, SuiteSpec, extra_prompt_paths
 from evalkit.textfile import read_text
 from evalkit.types import Item
 
@@ -121,11 +121,7 @@ def _row_to_item(row: dict[str, Any], root: Path, where: str) -> Item:
     tags = row.get("tags") or ()
     if isinstance(tags, str):
         tags = (tags,)
-    extra = row.get("extra_prompt_audio") or []
-    if not isinstance(extra, list) or not all(isinstance(p, str) and p for p in extra):
-        raise SuiteError(f"{where}: extra_prompt_audio must be a list of string paths")
-    if extra and not row.get("prompt_audio"):
-        raise SuiteError(f"{where}: extra_prompt_audio needs a prompt_audio (the first clip of the voice)")
+    extra = extra_prompt_paths(row, where)
     return Item(
         id=row["id"],
         text="" if text is None else str(text),

@@ -89,6 +89,17 @@ _SPEC_KEYS = {
 }
 
 
+def extra_prompt_paths(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The `extra_prompt_audio` of a suite spec or an item row: a list of paths, given only beside
+    a `prompt_audio` (the voice's first clip)."""
+    extra = data.get("extra_prompt_audio") or []
+    if not isinstance(extra, list) or not all(isinstance(p, str) and p for p in extra):
+        raise SuiteError(f"{where}: extra_prompt_audio must be a list of string paths")
+    if extra and not data.get("prompt_audio"):
+        raise SuiteError(f"{where}: extra_prompt_audio needs a prompt_audio (the first clip of the voice)")
+    return tuple(extra)
+
+
 def spec_from_yaml(path: Path) -> SuiteSpec:
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -105,11 +116,7 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
     loader = data.get("loader", "manifest")
     if loader not in LOADERS:
         raise SuiteError(f"{path}: unknown loader {loader!r} (known: {', '.join(LOADERS)})")
-    extra_prompts = data.get("extra_prompt_audio") or []
-    if not isinstance(extra_prompts, list) or not all(isinstance(p, str) and p for p in extra_prompts):
-        raise SuiteError(f"{path}: extra_prompt_audio must be a list of paths")
-    if extra_prompts and not data.get("prompt_audio"):
-        raise SuiteError(f"{path}: extra_prompt_audio needs prompt_audio (the first clip of the default voice)")
+    extra_prompts = extra_prompt_paths(data, str(path))
     metrics = data.get("metrics", DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -126,7 +133,7 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
         options=options,
         prompt_audio=data.get("prompt_audio"),
         prompt_text=data.get("prompt_text"),
-        extra_prompt_audio=tuple(extra_prompts),
+        extra_prompt_audio=extra_prompts,
     )
 
 

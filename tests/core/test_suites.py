@@ -169,7 +169,7 @@ def test_suite_level_default_voice_may_have_extra_clips(tmp_path):
     suite = load_suite(str(write_suite(folder, rows, prompt_audio="v1.wav", extra_prompt_audio="[v2.wav]")))
     a, b = suite.items
     assert [p.name for p in a.voice_clips] == ["v1.wav", "v2.wav"] and [p.name for p in b.voice_clips] == ["own.wav"]
-    with pytest.raises(SuiteError, match="needs prompt_audio"):
+    with pytest.raises(SuiteError, match="needs a prompt_audio"):
         load_suite(str(write_suite(tmp_path / "t", rows, extra_prompt_audio="[v2.wav]")))
 
 
