@@ -55,9 +55,9 @@ class Generator:
     def _cache_key(self, item: Item, seed: int | None) -> str | None:
         if not self.use_cache or seed is None:
             return None
-        # A one-clip voice keys by that clip's hash alone, as before extra clips existed.
-        voice = [self.suite.sha_of(p) for p in item.voice_clips] if item.extra_prompt_audio else \
-            self.suite.sha_of(item.prompt_audio)
+        voice: Any = self.suite.sha_of(item.prompt_audio)
+        if item.extra_prompt_audio:  # several clips: all their hashes (one clip keeps the key it always had)
+            voice = [self.suite.sha_of(p) for p in item.voice_clips]
         return content_key("generation", self.config_key, item.text, item.prompt_text, item.language, voice, seed)
 
     def _ensure_ready(self) -> None:
