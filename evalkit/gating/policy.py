@@ -117,12 +117,19 @@ _KEYS = {
 _TOLERANCE_KEYS = {"abs", "rel", "gate"}
 
 
-def _tolerance(value: Any, where: str) -> Tolerance:
+def _mapping(value: Any, allowed: set[str], where: str, not_a_mapping: str) -> Mapping[str, Any]:
+    """`value` if it is a mapping whose keys are all allowed (a misspelt key must not be ignored)."""
     if not isinstance(value, Mapping):
-        raise EvalkitError(f"{where}: expected a mapping like {{abs: 0.01}} or {{rel: 0.1}}, got {value!r}")
-    unknown = set(value) - _TOLERANCE_KEYS
+        raise EvalkitError(f"{where}: {not_a_mapping}")
+    unknown = set(value) - allowed
     if unknown:
-        raise EvalkitError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: abs, rel, gate")
+        raise EvalkitError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _tolerance(value: Any, where: str) -> Tolerance:
+    value = _mapping(value, _TOLERANCE_KEYS, where,
+                     f"expected a mapping like {{abs: 0.01}} or {{rel: 0.1}}, got {value!r}")
     try:
         tol = Tolerance(abs=float(value.get("abs", 0.0)), rel=float(value.get("rel", 0.0)),
                         gate=bool(value.get("gate", True)))
@@ -134,11 +141,7 @@ def _tolerance(value: Any, where: str) -> Tolerance:
 
 
 def policy_from_json(data: Any, source: str) -> Policy:
-    if not isinstance(data, Mapping):
-        raise EvalkitError(f"{source}: a policy must be a YAML mapping")
-    unknown = set(data) - _KEYS
-    if unknown:
-        raise EvalkitError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    data = _mapping(data, _KEYS, source, "a policy must be a YAML mapping")
     summaries = data.get("summaries") or {}
     if not isinstance(summaries, Mapping):
         raise EvalkitError(f"{source}: `summaries` must map summary names to tolerances")
