@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.cache import content_key
+from evalkit.devices import device_kind, resolve_device
 from evalkit.registry import METRICS, SYSTEMS
-from evalkit.types import EvalkitError
+from evalkit.types import EvalkitError, RunResult
+
+__all__ = ["EvalConfig", "RunResult", "build_metrics", "compare", "evaluate", "load_run", "make_executor",
+           "resolve_device", "run_identity"]
 
 DEFAULT_PROTOCOL = "evalkit"
 DEFAULT_RUNS_DIR = Path("runs")
@@ -45,39 +48,6 @@ class EvalConfig:
     quiet: bool = False
 
 
-@dataclass(frozen=True)
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
-    n_items: int
-    n_failed: int
-
-
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu" (torch imported only if
-    an NVIDIA driver is present)."""
-    if device == "cpu":
-        return device
-    if device == "auto":
-        if shutil.which("nvidia-smi") is None:
-            return "cpu"
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not re.fullmatch(r"cuda(:\d+)?", device):
-        raise EvalkitError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
-    import torch
-
-    # Checked before anything is resolved: the protocol picks models by device (large-v3 on CUDA).
-    if not torch.cuda.is_available():
-        raise EvalkitError(f"--device {device}: no CUDA device is usable here (torch {torch.__version__}, "
-                           "torch.cuda.is_available() is False); use --device cpu or auto")
-    index = int(device.split(":")[1]) if ":" in device else 0
-    if index >= torch.cuda.device_count():
-        raise EvalkitError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return device
-
-
 def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides: Mapping[str, Mapping[str, Any]]):
     """Instantiate metrics with the protocol's options, then the user's overrides."""
     from evalkit.metrics.protocols import metric_options
@@ -91,12 +61,6 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
         options = {**base.get(name, {}), **overrides.get(name, {})}
         metrics.append(METRICS.get(name)(**options))
     return metrics
-
-
-def device_kind(device: str) -> str:
-    """"cuda:1" -> "cuda": numerics (and a system's automatic precision) follow the kind
-    of device, not which one of them."""
-    return device.split(":", 1)[0]
 
 
 def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) -> dict[str, Any]:
@@ -127,15 +91,39 @@ def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any],
     return DEFAULT_RUNS_DIR / suite_name / safe_system / run_id
 
 
-def evaluate(config: EvalConfig) -> RunResult:
-    """Run (or resume) an evaluation and return where it was written and its metrics."""
-    from evalkit.runner.local import LocalRunner
+def make_executor(name: str = "local", **options: Any):
+    """An executor by name: "local" (in-process) or "ray" (options: see RayOptions)."""
+    if name == "local":
+        if options:
+            raise EvalkitError(f"the local executor takes no options (given: {sorted(options)})")
+        from evalkit.runner.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from evalkit.runner.ray_executor import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(**options))
+    raise EvalkitError(f"unknown executor {name!r} (known: local, ray)")
+
+
+def evaluate(config: EvalConfig, executor=None) -> RunResult:
+    """Run (or resume) an evaluation and return where it was written and its metrics.
+
+    `executor` decides where items are synthesized and scored: None (in-process), an
+    executor from `make_executor`, or its name. It is not part of the run's identity: a
+    run started by one executor resumes under another. An executor passed in stays open
+    (a sweep reuses its workers); one made here is closed at the end.
+    """
+    if executor is None or isinstance(executor, str):
+        with make_executor(executor or "local") as own:
+            return evaluate(config, own)
+    from evalkit.runner.driver import RunDriver
     from evalkit.suites import load_suite
 
     suite = load_suite(config.suite, voice=config.voice, voice_text=config.voice_text)
     system_name = config.system or suite.spec.default_system
     system = SYSTEMS.get(system_name)(**dict(config.system_options))
-    device = resolve_device(config.device)
+    device = executor.resolve_device(config.device)
     names = config.metrics or tuple(dict.fromkeys((*suite.spec.metrics, *system.extra_metrics)))
     metrics = build_metrics(names, config.protocol, device, config.metric_options)
     checkpoints = system.checkpoints()
@@ -143,11 +131,11 @@ def evaluate(config: EvalConfig) -> RunResult:
     run_dir = config.out or default_run_dir(
         suite.name, system_name, identity, config.seed, system.options.get("preset")
     )
-    runner = LocalRunner(
+    driver = RunDriver(
         suite=suite, system=system, metrics=metrics, run_dir=Path(run_dir), identity=identity,
         checkpoints=checkpoints, config=config, device=device,
     )
-    return runner.run()
+    return driver.run(executor)
 
 
 def load_run(run_dir: str | Path):

@@ -6,7 +6,8 @@ needs only the names and one-line descriptions written here.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from evalkit.types import EvalkitError
@@ -29,10 +30,34 @@ def import_target(target: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise EvalkitError(f"cannot import {module_name!r} for {target!r}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise EvalkitError(f"module {module_name!r} has no attribute {attr!r}") from None
+    found: Any = module
+    for part in attr.split("."):  # a nested class is recorded by its qualified name
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise EvalkitError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return found
+
+
+def target_of(cls: type) -> str:
+    """The "package.module:Name" that `import_target` turns back into `cls`."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How to rebuild a system or metric in another process or on another machine: the
+    import path of its class and its options (a run records both, plugins included)."""
+
+    target: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, component: Any) -> "ComponentSpec":
+        return cls(target_of(type(component)), dict(component.options))
+
+    def build(self) -> Any:
+        return import_target(self.target)(**dict(self.options))
 
 
 class Registry(Generic[T]):
@@ -59,6 +84,12 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r} (known: {known}; a plugin is given as package.module:ClassName)"
             ) from None
         return import_target(entry.target)
+
+    def recorded(self, name: str, target: str | None) -> type[T]:
+        """The class a run recorded: its import path when run.json has one (plugins
+        included), else the registry's class of that name (runs made before targets
+        were recorded)."""
+        return import_target(target) if target else self.get(name)
 
 
 SYSTEMS: Registry = Registry(

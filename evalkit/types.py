@@ -89,6 +89,16 @@ class ItemError:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What `evaluate` returns: where the run is, its metrics.json, and counts."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    n_items: int
+    n_failed: int
+
+
 class EvalkitError(Exception):
     """An error with a message meant for the user (no traceback needed)."""
 

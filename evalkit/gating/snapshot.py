@@ -6,8 +6,9 @@ its metrics.json summaries, and for every gateable summary the per-item paired t
 directory, or read from a saved baseline file, so a gate treats both the same way.
 
 Terms are recomputed from samples.jsonl by each metric's own paired_terms (metrics are
-instantiated from run.json's provenance; no model is loaded), so a snapshot of a run
-reproduces its metrics.json values exactly.
+instantiated from run.json: the class at its recorded import path, plugins included,
+with its recorded options; no model is loaded), so a snapshot of a run reproduces its
+metrics.json values exactly.
 """
 from __future__ import annotations
 
@@ -161,10 +162,14 @@ def _paired_terms(info: Mapping[str, Any], records: list[dict[str, Any]], where:
     # the question does not matter: the failure rate alone decides that gate.)
     generates = any(r.get("timing") for r in records)
     items = record_items(info, records)
+    targets = (info.get("targets") or {}).get("metrics") or {}
     provenance, bound, terms = {}, set(), {}
     for prov in info.get("metrics", []):
         name = prov["name"]
-        metric_class = METRICS.get(name)
+        try:  # the class the run recorded (plugins included), else the built-in of that name
+            metric_class = METRICS.recorded(name, targets.get(name))
+        except EvalkitError as exc:
+            raise EvalkitError(f"{where}: metric {name!r} from run.json cannot be rebuilt: {exc}") from None
         # Options the metric no longer has are dropped: terms come from stored values, and
         # whether two runs used the same options is the provenance check's question.
         known = metric_class.default_options()

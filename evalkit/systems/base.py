@@ -67,6 +67,16 @@ class System(ABC):
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook
         """Load models onto `device` ("cpu", "cuda", "cuda:1"...)."""
 
+    def model_key(self) -> Any:
+        """What the loaded models depend on, for systems whose configs can differ while their
+        models do not (TorToiSe presets): a system with an equal key takes over a loaded one's
+        models through `share_models` instead of loading its own. None: never shared."""
+        return None
+
+    def share_models(self, loaded: "System") -> None:
+        """Use the models of `loaded` (set up, with an equal `model_key`) instead of `setup`."""
+        raise NotImplementedError(f"{self.name} does not share models")
+
     def warmup(self) -> None:  # noqa: B027 - optional hook
         """Run once after setup, untimed (CUDA graph capture, kernel autotuning)."""
 

@@ -97,6 +97,17 @@ class TortoiseSystem(System):
         models = TortoiseModels.load(ModelConfigs.for_size(self.resolved.size), self._weights, device, dtypes)
         self._pipeline = TortoisePipeline(models, cuda_graph=self.resolved.cuda_graph)
 
+    def model_key(self) -> Any:
+        """The models depend on the size, each component's weights, the precision and graph capture;
+        sampling options (the presets) do not, so sweep cells of one checkpoint share loaded models."""
+        return {"size": self.resolved.size, "dtype": self.resolved.dtype, "cuda_graph": self.resolved.cuda_graph,
+                "weights": {c: w["sha256"] for c, w in self.checkpoints().items()}}
+
+    def share_models(self, loaded: System) -> None:
+        assert isinstance(loaded, TortoiseSystem) and loaded._pipeline is not None
+        self._weights = loaded._weights
+        self._pipeline = loaded._pipeline
+
     def warmup(self) -> None:
         """On CUDA: one short item captures the AR decode graphs and warms the kernels. Pointless on CPU."""
         if self._pipeline is not None and self._pipeline.device.type == "cuda":
