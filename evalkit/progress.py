@@ -16,6 +16,7 @@ class Progress:
                  unit: str = "item", unit_scale: bool = False) -> None:
         self.failed = 0
         self.phases: dict[str, float] = {}
+        self._status = ""
         self._bar = None
         if quiet:
             return
@@ -29,8 +30,17 @@ class Progress:
             self.failed += 1
         if self._bar is not None:
             if failed:
-                self._bar.set_postfix(failed=self.failed, refresh=False)
+                self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(n)
+
+    def status(self, text: str) -> None:
+        """A line of detail after the counts (e.g. per-worker throughput); shown with the failures."""
+        self._status = text
+        if self._bar is not None:
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
+
+    def _postfix(self) -> str:
+        return ", ".join(p for p in (f"failed={self.failed}" if self.failed else "", self._status) if p)
 
     @contextmanager
     def phase(self, label: str):
@@ -45,9 +55,7 @@ class Progress:
             seconds = time.perf_counter() - start
             self.phases[label] = self.phases.get(label, 0.0) + seconds
             if self._bar is not None:
-                self._bar.set_postfix_str("", refresh=False)
-                if self.failed:
-                    self._bar.set_postfix(failed=self.failed, refresh=False)
+                self._bar.set_postfix_str(self._postfix(), refresh=False)
                 if seconds >= PHASE_LOG_SECONDS:
                     self._bar.write(f"{label}: {seconds:.1f} s", file=sys.stderr)
 

@@ -12,6 +12,37 @@ def output_flags() -> argparse.ArgumentParser:
     return parent
 
 
+def executor_flags() -> argparse.ArgumentParser:
+    """--executor and the Ray options, shared by `run` and `sweep` (see docs/scale.md)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("where it runs (see docs/scale.md)")
+    group.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: Ray workers on this machine or a cluster")
+    group.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: $RAY_ADDRESS, "
+                       "else a local Ray instance sized to this machine)")
+    group.add_argument("--workers", type=int, help="synthesis workers (default: one per GPU of the cluster)")
+    group.add_argument("--worker-gpus", type=float, help="GPUs per synthesis worker; fractions share a GPU "
+                       "(default 0.75: each GPU keeps room for a scoring worker)")
+    group.add_argument("--scorers", type=int, help="scoring workers (default: one per four synthesis workers)")
+    group.add_argument("--scorer-gpus", type=float, help="GPUs per scoring worker (default 0.25 on CUDA)")
+    return parent
+
+
+def make_executor(args: argparse.Namespace):
+    from evalkit.api import make_executor as make
+    from evalkit.types import EvalkitError
+
+    ray_flags = {"address": args.address, "workers": args.workers, "worker_gpus": args.worker_gpus,
+                 "scorers": args.scorers, "scorer_gpus": args.scorer_gpus}
+    given = {k: v for k, v in ray_flags.items() if v is not None}
+    if args.executor == "local":
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise EvalkitError(f"{flags}: only with --executor ray")
+        return make("local")
+    return make("ray", **given)
+
+
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, object]:
     """KEY=VALUE pairs -> dict; values parsed as YAML scalars (3 -> int, true -> bool)."""
     import yaml

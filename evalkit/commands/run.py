@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from evalkit.commands import output_flags, parse_assignments, print_json
+from evalkit.commands import executor_flags, make_executor, output_flags, parse_assignments, print_json
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "run", parents=[output_flags()], help="evaluate a system on a suite",
+        "run", parents=[output_flags(), executor_flags()], help="evaluate a system on a suite",
         description="Generate audio for every item of a suite, score it, and write a run directory. "
         "Rerunning the same command resumes: finished items are neither regenerated nor rescored.",
     )
@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from evalkit.api import evaluate
     from evalkit.summary import format_summary
 
-    result = evaluate(build_config(args))
+    config = build_config(args)
+    with make_executor(args) as executor:
+        result = evaluate(config, executor)
     if args.json:
         print_json({"run_dir": str(result.run_dir), **result.metrics})
     else:

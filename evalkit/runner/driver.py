@@ -42,6 +42,14 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def score_chunk(batch_size: int, metrics) -> int:
+    """How many consecutive planned items are scored together: enough for full metric batches,
+    few enough that a kill loses little, and whole synthesis batches. Both executors score the
+    same chunks, so a metric whose values depend on its batch (padding) agrees between them."""
+    wanted = min(max([batch_size, *(m.batch_size for m in metrics if m.cacheable)] or [1]), MAX_SCORE_BUFFER)
+    return -(-wanted // batch_size) * batch_size
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -67,9 +75,7 @@ class RunDriver:
         self.scores = ScorePlanner(self.metrics)
         self.records: dict[str, dict[str, Any]] = {}
         self.progress = Progress(None, quiet=True)
-        # Enough items for full metric batches, few enough that a kill loses little.
-        self.score_buffer = min(max([system.batch_size, *(m.batch_size for m in self.metrics if m.cacheable)] or [1]),
-                                MAX_SCORE_BUFFER)
+        self.score_chunk = score_chunk(system.batch_size, self.metrics)
 
     # -- the run ------------------------------------------------------------------------
     def run(self, executor: Executor) -> RunResult:

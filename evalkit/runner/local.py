@@ -42,7 +42,7 @@ class LocalExecutor:
         buffer: list[Generated] = []
         for start in range(0, len(todo), run.system.batch_size):
             buffer += self._generate(run, synthesis, todo[start : start + run.system.batch_size])
-            if len(buffer) >= run.score_buffer:
+            if len(buffer) >= run.score_chunk:
                 self._score(run, scoring, buffer)
                 buffer = []
         self._score(run, scoring, buffer)
