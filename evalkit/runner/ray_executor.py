@@ -103,6 +103,28 @@ def check_reachable(address: str) -> None:
                            "start one with `ray start --head` or check the address") from None
 
 
+def route_cluster_messages() -> None:
+    """Ray prints the cluster's error messages ("a worker died ...") on the driver's stdout,
+    where `--json` writes its document. evalkit records those events itself (WorkerDied,
+    run.json's workers), so the messages go to stderr, their first sentence only."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "evalkit", False):
+        return
+
+    def to_stderr(data, ignore_prefix=False):
+        if data.get("pid") == "raylet":
+            lines = [line.split(". ", 1)[0] + "." for line in data.get("lines", [])]
+            data = {**data, "is_err": True, "lines": lines}
+        original(data, ignore_prefix)
+
+    to_stderr.evalkit = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
+
+
 @dataclass
 class Worker:
     """One actor of a pool, as the driver sees it."""
@@ -202,6 +224,7 @@ class RayExecutor:
                 raise EvalkitError(f"cannot connect to Ray at {address or 'a local instance'}: "
                                    f"{describe_failure(exc)}") from None
             self._owns_ray = True
+        route_cluster_messages()
         self.ray = ray
         self.resources = {k: float(v) for k, v in ray.cluster_resources().items()}
 

@@ -119,8 +119,9 @@ def records(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 def comparable(record: dict[str, Any], timing_metrics: frozenset[str] = frozenset({"rtf"})) -> dict[str, Any]:
     """A record without what depends on the clock or the machine: timings, when it finished,
-    the values of timing metrics."""
+    the values of timing metrics, the machine a cached generation was made on."""
     out = {k: v for k, v in record.items() if k not in ("timing", "finished")}
+    out["system_extras"] = {k: v for k, v in record["system_extras"].items() if k != "cache_hardware"}
     out["scores"] = {k: v for k, v in record["scores"].items() if k not in timing_metrics}
     return out
 

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from evalkit.systems.espeak import EspeakSystem
 from evalkit.types import Item, ItemError, Synthesis
+from evalkit_demo_plugin.metrics import ActiveSpeech
 
 
 class SlowEspeak(EspeakSystem):
@@ -55,3 +56,18 @@ class BrokenEspeak(EspeakSystem):
 
     def setup(self, device: str) -> None:
         raise RuntimeError("cannot open model file /nonexistent/broken-espeak.bin: no such file")
+
+
+class SlowActiveSpeech(ActiveSpeech):
+    """The active-speech metric, `delay` seconds per item, scoring two items per call."""
+
+    name = "slow_active_speech"
+    batch_size = 2
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {**super().default_options(), "delay": 0.0}
+
+    def score(self, batch):
+        time.sleep(float(self.options["delay"]) * len(batch))
+        return super().score(batch)

@@ -27,6 +27,7 @@ class ActiveSpeech(Metric):
     version = "1"
     description = "share of 20 ms frames within floor_db of the loudest frame"
     higher_is_better = True
+    batch_size = 4
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
