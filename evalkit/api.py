@@ -40,7 +40,8 @@ class EvalConfig:
     protocol: str = DEFAULT_PROTOCOL
     seed: int | None = 0  # None: unseeded sampling (never cached, always a new run)
     limit: int | None = None
-    out: Path | None = None  # default: runs/<suite>/<system>/<run_id>
+    out: Path | None = None  # default: <runs_dir>/<suite>/<system>/<run_id>
+    runs_dir: Path = DEFAULT_RUNS_DIR
     device: str = "auto"
     voice: str | None = None  # override every item's speaker prompt
     voice_text: str | None = None
@@ -81,14 +82,15 @@ def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) ->
     return json.loads(json.dumps(identity))
 
 
-def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None) -> Path:
+def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None,
+                    runs_dir: Path = DEFAULT_RUNS_DIR) -> Path:
     safe_system = re.sub(r"[^A-Za-z0-9._-]+", ".", system_name)
     if seed is None:
         run_id = "unseeded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     else:
         label = f"{preset}-seed{seed}" if preset else f"seed{seed}"
         run_id = f"{label}-{content_key(identity)[:10]}"
-    return DEFAULT_RUNS_DIR / suite_name / safe_system / run_id
+    return Path(runs_dir) / suite_name / safe_system / run_id
 
 
 def make_executor(name: str = "local", **options: Any):
@@ -129,7 +131,7 @@ def evaluate(config: EvalConfig, executor=None) -> RunResult:
     checkpoints = system.checkpoints()
     identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol, device)
     run_dir = config.out or default_run_dir(
-        suite.name, system_name, identity, config.seed, system.options.get("preset")
+        suite.name, system_name, identity, config.seed, system.options.get("preset"), config.runs_dir
     )
     driver = RunDriver(
         suite=suite, system=system, metrics=metrics, run_dir=Path(run_dir), identity=identity,

@@ -12,16 +12,22 @@ def register(sub) -> None:
         description="Generate audio for every item of a suite, score it, and write a run directory. "
         "Rerunning the same command resumes: finished items are neither regenerated nor rescored.",
     )
+    add_run_arguments(p)
+    p.add_argument("--preset", help="system preset (TorToiSe: ultra_fast, fast, standard, high_quality)")
+    p.add_argument("--seed", default="0", help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
+    p.add_argument("--out", help="run directory (default: runs/<suite>/<system>/<run_id>)")
+    p.set_defaults(func=run)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """What `run` and `sweep` share: the suite, the system and its options, the scoring."""
     p.add_argument("--suite", default="smoke", help="suite name or path to a .yaml/.jsonl file (default: smoke)")
     p.add_argument("--system", help="system name or package.module:Class (default: the suite's default system)")
-    p.add_argument("--preset", help="system preset (TorToiSe: ultra_fast, fast, standard, high_quality)")
     p.add_argument("--checkpoint", action="append", metavar="COMPONENT=PATH",
                    help="swap one model component's checkpoint (repeatable)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="system option (repeatable)")
     p.add_argument("--audio-dir", help="folder of <item id>.wav|.flac for --system audio-dir")
     p.add_argument("--limit", type=int, help="only the first N items")
-    p.add_argument("--seed", default="0", help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
-    p.add_argument("--out", help="run directory (default: runs/<suite>/<system>/<run_id>)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")
     p.add_argument("--protocol", default="evalkit", help="scoring protocol: evalkit (default), seedtts, f5")
@@ -31,14 +37,13 @@ def register(sub) -> None:
                    "of clips of one speaker (the first by name is the prompt; TorToiSe conditions on all)")
     p.add_argument("--voice-text", help="transcript of --voice (of its first clip)")
     p.add_argument("--retry-failed", action="store_true", help="regenerate items that failed in an earlier attempt")
-    p.set_defaults(func=run)
 
 
 def _system_options(args: argparse.Namespace) -> dict[str, object]:
     from evalkit.types import EvalkitError
 
     options = parse_assignments(args.option, "--option")
-    if args.preset:
+    if getattr(args, "preset", None):
         options["preset"] = args.preset
     if args.audio_dir:
         options["audio_dir"] = args.audio_dir
@@ -71,13 +76,14 @@ def build_config(args: argparse.Namespace):
     from evalkit.api import EvalConfig
     from evalkit.types import EvalkitError
 
-    if args.seed.lower() == "none":
+    seed_text = getattr(args, "seed", "0")
+    if seed_text.lower() == "none":
         seed = None
     else:
         try:
-            seed = int(args.seed)
+            seed = int(seed_text)
         except ValueError:
-            raise EvalkitError(f"--seed {args.seed!r}: expected an integer or 'none'") from None
+            raise EvalkitError(f"--seed {seed_text!r}: expected an integer or 'none'") from None
     if args.limit is not None and args.limit < 1:
         raise EvalkitError("--limit must be at least 1")
     return EvalConfig(
@@ -89,7 +95,7 @@ def build_config(args: argparse.Namespace):
         protocol=args.protocol,
         seed=seed,
         limit=args.limit,
-        out=Path(args.out) if args.out else None,
+        out=Path(args.out) if getattr(args, "out", None) else None,
         device=args.device,
         voice=args.voice,
         voice_text=args.voice_text,

@@ -165,7 +165,7 @@ class Worker:
     def stats(self) -> dict[str, Any]:
         rate = self.rate()
         return {"role": self.role, "slot": self.slot, "replacements": self.replacements, "alive": self.alive,
-                **{k: self.info.get(k) for k in ("node_ip", "node_id", "host", "cuda_visible_devices", "hardware")},
+                **{k: self.info.get(k) for k in ("node_ip", "node_id", "host", "pid", "cuda_visible_devices", "hardware")},
                 "items": self.items, "busy_seconds": round(self.busy_seconds, 3),
                 "items_per_second": None if rate is None else round(rate, 4)}
 
