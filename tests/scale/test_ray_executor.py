@@ -78,3 +78,13 @@ def test_logical_gpus_give_each_worker_its_own_device(tmp_path, monkeypatch, ray
     head_devices = next(v for v in by_node.values() if len(v) == 2)
     assert sorted(head_devices) == ["0", "1"]
     assert json.loads((result.run_dir / "run.json").read_text())["device"] == "cpu"
+
+
+def test_a_ray_client_address_reaches_the_cluster_from_outside(tmp_path, monkeypatch, ray_cluster, espeak):
+    """--address ray://HOST:PORT (Ray Client): the same run, driven from outside the cluster."""
+    local = run(tmp_path, "local", monkeypatch, metrics=FAST, limit=3)
+    with make_executor("ray", address=ray_cluster.client_address, workers=1) as executor:
+        remote = run(tmp_path, "client", monkeypatch, executor, metrics=FAST, limit=3)
+    a, b = records(local.run_dir), records(remote.run_dir)
+    assert len(b) == 3 and {k: comparable(r) for k, r in a.items()} == {k: comparable(r) for k, r in b.items()}
+    assert executor_info(remote.run_dir)["address"] == ray_cluster.client_address
