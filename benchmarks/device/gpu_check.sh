@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU session's one prepared run (device tool): GPU tests, the TorToiSe pipeline
-# benchmark (evalkit vs the tortoise-tts reference) and the scoring benchmark.
-#   carry: [".whl"]  (made by benchmarks/device/fetch_wheels.sh)
-#   command: bash benchmarks/device/gpu_check.sh
+# The GPU check, one prepared run on a CUDA machine: GPU tests, the TorToiSe pipeline benchmark
+# (evalkit vs the tortoise-tts reference) and the scoring benchmark. Run from the checkout's root,
+# with .whl/ made by benchmarks/device/fetch_wheels.sh (see docs/development.md):
+#   bash benchmarks/device/gpu_check.sh
 # Everything it prints is also written under $OUT.
 # REHEARSE=1 runs the same steps on the CPU with tiny models (same wheel install, same imports):
-# run it here first, in a Python 3.12 venv with the device image's torch, so that the device
-# minutes are not spent on a missing wheel.
+# run it first in a Python 3.12 venv with the CUDA machine's torch, so that a missing wheel shows
+# up there and not on the GPU machine.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 SITE=${SITE:-/tmp/site}
@@ -19,7 +19,7 @@ else
   device=(--device cuda) bench=(--device cuda)
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
-# Step limits add up to 570 s, under the device tool's 600 s per call; most important first, and
+# Step limits add up to 570 s (under ten minutes); most important first, and
 # every log is under $OUT as it is written, so a cut run still brings back what it measured.
 step() {  # step NAME TIMEOUT_S CMD...: run, log to $OUT/NAME.log, never stop the script
   local name=$1 limit=$2; shift 2
