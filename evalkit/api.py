@@ -1,9 +1,10 @@
 """Python entry points: what the command line and notebooks call.
 
-    from evalkit.api import EvalConfig, compare, evaluate, load_run
+    from evalkit.api import EvalConfig, compare, evaluate, leaderboard_df, load_run
     result = evaluate(EvalConfig(suite="smoke", system="espeak"))
     result.metrics["metrics"]["wer"]["value"]
-    info, samples, metrics = load_run(result.run_dir)
+    run = load_run(result.run_dir)                   # typed: run.samples, run.summaries["wer"].ci95
+    run.samples_df(), leaderboard_df([run])          # pandas: one row per item / per run
     verdict = compare("espeak", result.run_dir)      # a saved baseline, file or run dir
     verdict.exit_code, [(r.summary, r.verdict) for r in verdict.results]
 """
@@ -151,10 +152,19 @@ def evaluate(config: EvalConfig) -> RunResult:
 
 
 def load_run(run_dir: str | Path):
-    """(run.json, samples in file order, metrics.json or None) of a run directory."""
-    from evalkit.store import load_run as load
+    """A run directory as a typed evalkit.runlog.Run: provenance, samples, summaries;
+    `.samples_df()` gives one row per item (pandas)."""
+    from evalkit.runlog import load_run as load
 
     return load(run_dir)
+
+
+def leaderboard_df(runs):
+    """One row per run (pandas): identity, counts, every summary with its 95% CI. `runs`
+    are Run objects or run directories."""
+    from evalkit.runlog import leaderboard_df as frame
+
+    return frame(runs)
 
 
 def compare(baseline: str | Path | None, candidate: str | Path, policy: str | Path | None = None):

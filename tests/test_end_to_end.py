@@ -80,8 +80,9 @@ def test_python_api_compare_matches_the_cli(smoke_runs):
     from evalkit.api import compare, load_run
 
     out, data = smoke_runs["espeak"]
-    info, samples, metrics = load_run(out)
-    assert len(samples) == 10 and metrics["metrics"]["wer"]["value"] == data["metrics"]["wer"]["value"]
+    run = load_run(out)
+    assert len(run.samples) == 10 and run.summaries["wer"].value == data["metrics"]["wer"]["value"]
+    assert run.system.name == "espeak" and run.complete and run.summaries["wer"].main
     assert compare(None, out).exit_code == 0  # the default baseline: baselines/smoke/espeak.json
     # against the ground-truth run, espeak's voice is a regression in speaker similarity
     against_truth = compare(smoke_runs["ground-truth"][0], out)
