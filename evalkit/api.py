@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -86,7 +86,8 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
     base = metric_options(protocol, device)
     unknown = set(overrides) - set(names)
     if unknown:
-        raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute ({', '.join(names)})")
+        raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute "
+                           f"({', '.join(names)})")
     metrics = []
     for name in names:
         options = {**base.get(name, {}), **overrides.get(name, {})}
@@ -118,10 +119,11 @@ def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) ->
     return json.loads(json.dumps(identity))
 
 
-def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None) -> Path:
+def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None,
+                    preset: str | None) -> Path:
     safe_system = re.sub(r"[^A-Za-z0-9._-]+", ".", system_name)
     if seed is None:
-        run_id = "unseeded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        run_id = "unseeded-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     else:
         label = f"{preset}-seed{seed}" if preset else f"seed{seed}"
         run_id = f"{label}-{content_key(identity)[:10]}"

@@ -135,10 +135,14 @@ class Registry(Generic[T]):
 SYSTEMS: Registry = Registry(
     "system",
     {
-        "espeak": Entry("evalkit.systems.espeak:EspeakSystem", "espeak-ng formant synthesis (floor baseline; cannot clone a voice)"),
-        "ground-truth": Entry("evalkit.systems.ground_truth:GroundTruthSystem", "each item's ground-truth recording (topline)"),
-        "audio-dir": Entry("evalkit.systems.audio_dir:AudioDirSystem", "audio made elsewhere: a folder of <item id>.wav|.flac"),
-        "tortoise": Entry("evalkit.tortoise.system:TortoiseSystem", "TorToiSe five-model pipeline (AR + CLVP + CVVP + diffusion + UnivNet)"),
+        "espeak": Entry("evalkit.systems.espeak:EspeakSystem",
+                        "espeak-ng formant synthesis (floor baseline; cannot clone a voice)"),
+        "ground-truth": Entry("evalkit.systems.ground_truth:GroundTruthSystem",
+                              "each item's ground-truth recording (topline)"),
+        "audio-dir": Entry("evalkit.systems.audio_dir:AudioDirSystem",
+                           "audio made elsewhere: a folder of <item id>.wav|.flac"),
+        "tortoise": Entry("evalkit.tortoise.system:TortoiseSystem",
+                          "TorToiSe five-model pipeline (AR + CLVP + CVVP + diffusion + UnivNet)"),
     },
     group="evalkit.systems",
 )
@@ -146,12 +150,15 @@ SYSTEMS: Registry = Registry(
 METRICS: Registry = Registry(
     "metric",
     {
-        "wer": Entry("evalkit.metrics.wer:WerMetric", "intelligibility: Whisper ASR -> WER/CER (corpus and per-utterance)"),
-        "sim": Entry("evalkit.metrics.speaker:SpeakerSimilarity", "speaker similarity: ECAPA-TDNN cosine to the prompt (and ground truth)"),
+        "wer": Entry("evalkit.metrics.wer:WerMetric",
+                     "intelligibility: Whisper ASR -> WER/CER (corpus and per-utterance)"),
+        "sim": Entry("evalkit.metrics.speaker:SpeakerSimilarity",
+                     "speaker similarity: ECAPA-TDNN cosine to the prompt (and ground truth)"),
         "rtf": Entry("evalkit.metrics.timing:RealTimeFactor", "real-time factor: synthesis seconds / audio seconds"),
         "duration": Entry("evalkit.metrics.timing:DurationSanity", "duration vs. expected, silence ratio, clipping"),
         "clvp": Entry("evalkit.tortoise.clvp_metric:ClvpAgreement", "TorToiSe CLVP text-speech agreement"),
-        "stops": Entry("evalkit.metrics.stops:DecodingStops", "AR decoding ends: length-limit cuts, speech lost to silence cuts"),
+        "stops": Entry("evalkit.metrics.stops:DecodingStops",
+                       "AR decoding ends: length-limit cuts, speech lost to silence cuts"),
     },
     group="evalkit.metrics",
 )

@@ -107,7 +107,7 @@ class WeightSpec:
     description: str
     files: tuple[WeightFile, ...]
     source: HubSource | UrlSource
-    providers: tuple[str | Callable[["WeightSpec", Path], str | None], ...] = ()
+    providers: tuple[str | Callable[[WeightSpec, Path], str | None], ...] = ()
     entry: str | None = None
     license: str = ""
 
@@ -367,8 +367,9 @@ def from_hub(spec: WeightSpec) -> ResolvedWeights:
             if f.sha256 is not None and actual != f.sha256:
                 raise ChecksumMismatch(
                     f"{spec.name}: {f.path} from {source.describe()} ({cached[f.path]}, in the Hugging Face cache) "
-                    f"has sha256 {actual}, not the pinned {f.sha256}: refused. Delete that revision from the cache "
-                    "(`huggingface-cli delete-cache`) and fetch again; if it persists, the pin or the revision is wrong."
+                    f"has sha256 {actual}, not the pinned {f.sha256}: refused. Delete that revision from the "
+                    "cache (`huggingface-cli delete-cache`) and fetch again; if it persists, the pin or the revision "
+                    "is wrong."
                 )
             if f.sha256 is None:
                 _warn_unpinned(spec, f, actual)

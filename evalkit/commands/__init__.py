@@ -74,7 +74,8 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
 def add_page_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     """--out / --bundle / --embed-mb of the commands that write an HTML page."""
     parser.add_argument("--out", help=f"HTML file to write (default: {default_out})")
-    parser.add_argument("--bundle", metavar="DIR", help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
+    parser.add_argument("--bundle", metavar="DIR",
+                        help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
     parser.add_argument("--embed-mb", type=float, default=20.0,
                         help="audio embedded in the page, at most this many MB (default 20; 0 links every clip)")
 

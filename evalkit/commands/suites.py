@@ -8,7 +8,8 @@ from evalkit.types import EvalkitError
 def register(sub) -> None:
     p = sub.add_parser("suites", help="list, inspect and build prompt suites")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", parents=[output_flags()], help="list the suites: built-in, EVALKIT_SUITES, registered by installed packages")
+    listing = actions.add_parser("list", parents=[output_flags()],
+                                 help="list the suites: built-in, EVALKIT_SUITES, registered by installed packages")
     listing.set_defaults(func=list_suites)
     show = actions.add_parser("show", parents=[output_flags()], help="describe a suite: spec, hash, items")
     show.add_argument("name", help="suite name or path")
@@ -87,7 +88,7 @@ def show_suite(args) -> int:
         print(f"  {item.id}: {item.text}")
     if len(suite.items) > args.items:
         print(f"  ... {len(suite.items) - args.items} more")
-    for item_id, problem in suite.problems.items():
+    for problem in suite.problems.values():
         print(f"PROBLEM {problem}")
     return 0
 

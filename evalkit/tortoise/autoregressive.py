@@ -31,8 +31,8 @@ re-embeds all mel tokens with positions 0..n-1) code i sits at mel position i. E
 therefore uses the position embedding one too far.
 Consequence: `TextToSpeech(kv_cache=True)` samples from a slightly different model than the one that
 was trained; cached and uncached generation disagree (`tests/tortoise/test_autoregressive.py` shows
-different greedy codes on a small random model). evalkit reproduces the uncached (trained) behaviour while still using a KV cache:
-`decode_step` embeds code i at mel position i.
+different greedy codes on a small random model). evalkit reproduces the uncached (trained) behaviour while
+still using a KV cache: `decode_step` embeds code i at mel position i.
 """
 from __future__ import annotations
 
@@ -71,11 +71,11 @@ class AutoregressiveConfig:
     mel_length_compression: int = 1024  # audio samples per code
 
     @classmethod
-    def official(cls) -> "AutoregressiveConfig":
+    def official(cls) -> AutoregressiveConfig:
         return cls()
 
     @classmethod
-    def tiny(cls) -> "AutoregressiveConfig":
+    def tiny(cls) -> AutoregressiveConfig:
         """Same structure, small enough for CPU tests (the code vocabulary is kept: it carries meaning)."""
         return cls(layers=2, model_dim=64, heads=4, max_text_tokens=40, max_mel_tokens=60)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from core_helpers import REPO_ROOT, evalkit_cli, write_suite
+
 from evalkit.api import EvalConfig, evaluate, leaderboard_df, load_run
 from evalkit.runlog import Run, Sample, SummaryRow
 
@@ -30,7 +30,8 @@ def runs(tmp_path, plugin_env, espeak) -> tuple[Path, Path]:
     # The failing plugin first: it is espeak under the same name and options, so a run after
     # espeak's would be served espeak's cached audio for every item.
     for name, system in (("boom", "evalkit_test_plugin:Exploding"), ("ok", "espeak")):
-        config = EvalConfig(suite=str(suite), system=system, metrics=("rtf", "duration"), out=tmp_path / name, quiet=True)
+        config = EvalConfig(suite=str(suite), system=system, metrics=("rtf", "duration"), out=tmp_path / name,
+                            quiet=True)
         out[name] = evaluate(config).run_dir
     return out["ok"], out["boom"]
 
@@ -51,7 +52,8 @@ def test_load_run_is_typed_and_matches_the_files(runs):
     assert set(failed) == {"a2"} and failed["a2"].error.stage == "generate" and "boom" in failed["a2"].error.message
     assert failed["a2"].audio is None and run.n_failed == 1
     ok = next(s for s in run.samples if s.item_id == "a1")
-    assert ok.audio.sha256 == records["a1"]["audio"]["sha256"] and ok.timing.seconds == records["a1"]["timing"]["seconds"]
+    assert ok.audio.sha256 == records["a1"]["audio"]["sha256"]
+    assert ok.timing.seconds == records["a1"]["timing"]["seconds"]
     assert ok.tags == ("plain",) and ok.scores["duration"] == records["a1"]["scores"]["duration"]
     for name, summary in metrics["metrics"].items():
         row = run.summaries[name]
@@ -73,7 +75,8 @@ def test_samples_df_has_one_row_per_item_with_every_score(runs):
     a3 = df.set_index("item_id").loc["a3"]
     for key, value in records["a3"]["scores"]["duration"].items():
         assert a3[f"duration.{key}"] == value, key
-    assert a3["rtf.rtf"] == records["a3"]["scores"]["rtf"]["rtf"] and a3["synth_seconds"] == records["a3"]["timing"]["seconds"]
+    assert a3["rtf.rtf"] == records["a3"]["scores"]["rtf"]["rtf"]
+    assert a3["synth_seconds"] == records["a3"]["timing"]["seconds"]
     assert a3["stage.espeak"] == records["a3"]["timing"]["stages"]["espeak"]
 
 
@@ -98,7 +101,8 @@ def test_export_round_trips_through_pandas(runs, tmp_path, fmt):
     assert list(read.columns) == list(expected.columns)
     assert list(read["item_id"]) == ["a1", "a2", "a3"] * 2 and list(read["failed"]) == [False] * 4 + [True, False]
     numeric = ["audio_seconds", "synth_seconds", "duration.ratio", "rtf.rtf"]
-    pd.testing.assert_frame_equal(read[numeric].astype(float), expected[numeric].astype(float), check_exact=fmt == "parquet")
+    pd.testing.assert_frame_equal(read[numeric].astype(float), expected[numeric].astype(float),
+                                  check_exact=fmt == "parquet")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 

@@ -2,9 +2,9 @@
 trust-on-first-use records, offline fail-fast, resumable downloads, and the CLI."""
 
 import argparse
-import json
 import hashlib
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -385,5 +385,6 @@ def test_hub_weights_offline_and_not_cached_fail_fast(hub):
 def test_file_missing_on_the_hub_is_a_clear_error(hub):
     # (An unreachable hub is not tested: huggingface_hub retries for ~23 s before it gives up.)
     got = resolve_from_hub(hub, PAYLOAD_SHA)
-    assert got["error"] == "WeightsError" and "cannot download acme/tts/model.bin from hf:acme/tts@v1.0" in got["message"]
+    assert got["error"] == "WeightsError"
+    assert "cannot download acme/tts/model.bin from hf:acme/tts@v1.0" in got["message"]
     assert "404" in got["message"] and ("HEAD", "/acme/tts/resolve/v1.0/model.bin") in HubHandler.requests

@@ -272,7 +272,8 @@ def test_bfloat16_pipeline_on_cpu(clip):
     assert first.extras["dtype"]["autoregressive"] == "bfloat16" and first.extras["dtype"]["vocoder"] == "float32"
     assert len(first.extras["cvvp_scores"]) == 4
     # Same codes through both models: the bfloat16 latents the diffusion decoder reads stay near float32's.
-    codes = torch.randint(0, CONFIGS.autoregressive.start_mel_token, (1, 20), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, CONFIGS.autoregressive.start_mel_token, (1, 20), generator=generator)
     tokens = torch.arange(5, 25)[None]
     latents = {}
     for dtype, pipeline in pipelines.items():
