@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from core_helpers import REPO_ROOT
 
 PACKAGE = {
