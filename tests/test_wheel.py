@@ -101,3 +101,13 @@ def test_installed_wheel_runs_and_gates_the_smoke_suite_outside_the_repository(i
     assert refused.returncode == 2 and "read-only" in refused.stderr
     saved = run_installed(installed, tmp_path, "baseline", "save", str(out), "--name", "mine", "--dir", "bl")
     assert (tmp_path / "bl" / "smoke" / "mine.json").is_file(), saved.stdout
+
+
+def test_a_checkout_reads_and_writes_its_own_folders(monkeypatch):
+    from evalkit import baseline, packaged
+
+    monkeypatch.delenv("EVALKIT_BASELINES", raising=False)
+    assert packaged.checkout_root() == REPO_ROOT
+    assert packaged.builtin_dir("suites") == REPO_ROOT / "suites"
+    assert baseline.baselines_root() == REPO_ROOT / "baselines"  # where `baseline save` writes
+    assert not packaged.is_packaged(REPO_ROOT / "baselines" / "smoke" / "espeak.json")

@@ -4,6 +4,7 @@ failed item."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,17 @@ def test_parquet_without_pyarrow_is_a_clear_error_and_keeps_the_old_file(runs, t
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "needs pyarrow" in res.stderr and "evalkit[parquet]" in res.stderr
     assert out.read_bytes() == b"old"
+
+
+def test_checkpoint_hashes_become_columns(runs, tmp_path):
+    ok, _ = runs
+    copy = tmp_path / "copy"
+    shutil.copytree(ok, copy)
+    info = json.loads((copy / "run.json").read_text())
+    info["system"]["checkpoints"] = {"decoder": {"path": "/m/dec.pth", "sha256": "ab" * 32},
+                                     "vocoder": {"sha256": "cd" * 32}}
+    (copy / "run.json").write_text(json.dumps(info))
+    run = load_run(copy)
+    assert run.system.checkpoints == {"decoder": "ab" * 32, "vocoder": "cd" * 32}
+    df = run.samples_df()
+    assert set(df["checkpoint.decoder"]) == {"ab" * 32} and set(df["checkpoint.vocoder"]) == {"cd" * 32}
