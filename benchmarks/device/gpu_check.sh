@@ -24,10 +24,10 @@ mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
 export PYTHONPATH=$SITE:. HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 EVALKIT_CACHE=$OUT/cache EVALKIT_WEIGHTS=$OUT/weights
 if [ "${REHEARSE:-0}" = 1 ]; then
-  device=cpu bench=(--device cpu --size tiny --max-mel-tokens 10)
+  device=cpu bench=(--device cpu --size tiny --max-mel-tokens 10) score=(--clips 4 --seconds 4 --tokens 8)
   harness=(--option size=tiny --option max_mel_tokens=10 --limit 2)
 else
-  device=cuda bench=(--device cuda)
+  device=cuda bench=(--device cuda) score=()
   harness=()
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
@@ -56,7 +56,7 @@ if [[ ,$PARTS, == *,tortoise,* ]]; then
     --json-out "$OUT/tortoise-standard.json"
 fi
 if [[ ,$PARTS, == *,score,* ]]; then
-  step bench-score 120 python3 benchmarks/bench_score.py --device "$device" --quick --json-out "$OUT/score.json"
+  step bench-score 120 python3 benchmarks/bench_score.py --device "$device" --quick "${score[@]}" --json-out "$OUT/score.json"
   # The harness end to end: official-size TorToiSe on random weights, Whisper large-v3 and ECAPA at their
   # official sizes on random weights (no hub here), on the GPU: runner, per-stage RTF, peak memory, warm-up.
   step harness 240 python3 -m evalkit run --suite smoke --system tortoise --device "$device" --seed 0 \
