@@ -238,9 +238,12 @@ class TortoiseModels:
         device = torch.device(device)
         modules = {}
         for component, source in weights.items():
-            # The AR model is cast (its KV cache takes its dtype); the diffusion decoder runs under autocast.
-            dtype = dtypes.autoregressive if component == "autoregressive" else torch.float32
-            modules[component] = build_module(component, configs, source).to(device=device, dtype=dtype)
+            # The AR model is cast (its KV cache takes its dtype; its output head stays float32, see
+            # `UnifiedVoice.cast`); the diffusion decoder runs under autocast.
+            module = build_module(component, configs, source).to(device=device, dtype=torch.float32)
+            if component == "autoregressive":
+                module = module.cast(dtypes.autoregressive)
+            modules[component] = module
         missing = {"autoregressive", "clvp", "diffusion", "vocoder"} - modules.keys()
         if missing:
             raise EvalkitError(f"TorToiSe needs weights for {sorted(missing)}")
