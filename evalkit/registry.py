@@ -110,9 +110,6 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return list(self.entries())
 
-    def describe(self) -> dict[str, str]:
-        return {name: e.description for name, e in self.entries().items()}
-
     def target(self, name: str) -> str:
         """The import path ("package.module:Class") that `name` stands for."""
         if ":" in name:
