@@ -14,7 +14,8 @@ import sys
 from evalkit import __version__
 from evalkit.types import EvalkitError
 
-COMMANDS = ("run", "sweep", "suites", "systems", "metrics", "weights", "report", "compare", "gate", "baseline")
+COMMANDS = ("run", "sweep", "suites", "systems", "metrics", "weights", "report", "compare", "gate", "baseline",
+            "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

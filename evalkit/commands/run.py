@@ -14,7 +14,8 @@ def register(sub) -> None:
     )
     add_run_arguments(p)
     p.add_argument("--preset", help="system preset (TorToiSe: ultra_fast, fast, standard, high_quality)")
-    p.add_argument("--seed", default="0", help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
+    p.add_argument("--seed", default="0",
+                   help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
     p.add_argument("--out", help="run directory (default: runs/<suite>/<system>/<run_id>)")
     p.set_defaults(func=run)
 

@@ -8,7 +8,7 @@ durable once its line is in samples.jsonl; a rerun of the same command resumes.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -51,7 +51,7 @@ def score_chunk(batch_size: int, metrics) -> int:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def component_targets(system: System, metrics) -> dict[str, Any]:
