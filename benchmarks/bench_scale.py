@@ -54,8 +54,8 @@ def make_suite(folder: Path, n: int) -> Path:
     rows = [{"id": f"item-{i:03d}", "text": f"Number {i}. {SENTENCES[i % len(SENTENCES)]}"} for i in range(n)]
     (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "scale.yaml").write_text(
-        f"name: scale-bench\nversion: '1'\nitems: items.jsonl\nprompt_audio: prompt.flac\n"
-        f"default_system: tortoise\nmetrics: [duration]\n")
+        "name: scale-bench\nversion: '1'\nitems: items.jsonl\nprompt_audio: prompt.flac\n"
+        "default_system: tortoise\nmetrics: [duration]\n")
     return folder / "scale.yaml"
 
 
@@ -99,7 +99,9 @@ def main() -> int:
 
     import yaml
 
-    options = dict(CUDA_TORTOISE if args.device.startswith("cuda") else CPU_TORTOISE) if args.system == "tortoise" else {}
+    options = {}
+    if args.system == "tortoise":
+        options = dict(CUDA_TORTOISE if args.device.startswith("cuda") else CPU_TORTOISE)
     for pair in args.option:
         key, _, value = pair.partition("=")
         options[key] = yaml.safe_load(value)

@@ -106,7 +106,7 @@ class ComponentSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, component: Any) -> "ComponentSpec":
+    def of(cls, component: Any) -> ComponentSpec:
         return cls(target_of(type(component)), dict(component.options))
 
     def build(self) -> Any:

@@ -68,7 +68,8 @@ def reference_checkpoint(sweep: SweepConfig) -> str | None:
     if sweep.reference is None:
         return sweep.checkpoints[0]
     for path in sweep.checkpoints:
-        if sweep.reference in (path, Path(path).name, Path(path).stem) or Path(path).resolve() == Path(sweep.reference).resolve():
+        named = sweep.reference in (path, Path(path).name, Path(path).stem)
+        if named or Path(path).resolve() == Path(sweep.reference).resolve():
             return path
     names = ", ".join(Path(p).name for p in sweep.checkpoints)
     raise EvalkitError(f"--reference {sweep.reference!r} is not one of the sweep's checkpoints ({names})")

@@ -51,6 +51,10 @@ def build_sweep(args: argparse.Namespace):
                        component=args.component, presets=presets, seeds=_seeds(args.seeds), reference=args.reference)
 
 
+def main_value(summary: dict) -> float | None:
+    return (summary["metrics"].get(summary["main_metric"]) or {}).get("value")
+
+
 def run(args: argparse.Namespace) -> int:
     import re
     from pathlib import Path
@@ -67,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     report = Path(args.report or f"reports/sweep-{re.sub(r'[^A-Za-z0-9._-]+', '_', f'{suite}-{system}')}.html")
     page = write_sweep_report([(cell, result.run_dir) for cell, result in results], reference_checkpoint(sweep), report)
     cells = [{"checkpoint": c.checkpoint, "preset": c.preset, "seed": c.seed, "run_dir": str(r.run_dir),
-              "main_metric": r.metrics["main_metric"], "value": (r.metrics["metrics"].get(r.metrics["main_metric"]) or {}).get("value"),
-              "n_failed": r.n_failed, "complete": r.metrics["complete"]} for c, r in results]
+              "main_metric": r.metrics["main_metric"], "value": main_value(r.metrics), "n_failed": r.n_failed,
+              "complete": r.metrics["complete"]} for c, r in results]
     if args.json:
         print_json({"report": str(page), "cells": cells})
     else:

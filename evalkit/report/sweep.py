@@ -36,7 +36,7 @@ class SeedStats:
     ci: tuple[float, float] | None  # mean of the seeds' item-bootstrap intervals
 
     @classmethod
-    def of(cls, summaries: Sequence[dict | None]) -> "SeedStats":
+    def of(cls, summaries: Sequence[dict | None]) -> SeedStats:
         values = tuple(float(s["value"]) for s in summaries if s and s.get("value") is not None)
         cis = [s["ci95"] for s in summaries if s and s.get("ci95")]
         mean = sum(values) / len(values) if values else None
@@ -52,7 +52,8 @@ class SeedStats:
     def spread(self) -> str:
         if len(self.values) < 2:
             return "one seed"
-        return f"sd {format_number(self.std)} · range {format_number(min(self.values))}-{format_number(max(self.values))}"
+        low, high = format_number(min(self.values)), format_number(max(self.values))
+        return f"sd {format_number(self.std)} · range {low}-{high}"
 
     @property
     def ci_text(self) -> str:

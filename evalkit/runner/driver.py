@@ -35,7 +35,7 @@ class Executor(Protocol):
 
     def resolve_device(self, device: str) -> str: ...
 
-    def execute(self, run: "RunDriver", todo: Sequence[WorkItem]) -> None: ...
+    def execute(self, run: RunDriver, todo: Sequence[WorkItem]) -> None: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -102,7 +102,9 @@ class RunDriver:
     def invalid(self, work: WorkItem) -> Generated | None:
         """A failed item for a suite row that cannot be generated (reported by the suite loader)."""
         problem = self.suite.problems.get(work.item.id)
-        return None if problem is None else Generated(work.item, work.seed, error=ItemError("InvalidItem", problem, "load"))
+        if problem is None:
+            return None
+        return Generated(work.item, work.seed, error=ItemError("InvalidItem", problem, "load"))
 
     def cached(self, work: WorkItem) -> Synthesized | None:
         return self.generation_cache.get(work)

@@ -79,7 +79,7 @@ class LocalExecutor:
             self._scoring.teardown()
         self._synthesis = self._scoring = None
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -175,8 +175,8 @@ class RayExecutor:
         if device == "auto":
             device = "cuda" if self.gpus > 0 else "cpu"
         if device == "cuda" and self.gpus == 0:
-            raise EvalkitError("--device cuda: the Ray cluster has no GPUs "
-                               f"(resources: {', '.join(f'{k} {v:g}' for k, v in sorted(self._main_resources().items()))})")
+            resources = ", ".join(f"{k} {v:g}" for k, v in sorted(self._main_resources().items()))
+            raise EvalkitError(f"--device cuda: the Ray cluster has no GPUs (resources: {resources})")
         self.device_kind = device_kind(device)
         return device
 
@@ -286,7 +286,7 @@ class RayExecutor:
         self.ray = None
         self._owns_ray = False
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from evalkit.runner.ray_executor import RayExecutor
 
 WAIT_SECONDS = 0.5  # how often the progress bar refreshes while nothing finishes
+WHERE = ("node_ip", "node_id", "host", "pid", "cuda_visible_devices", "hardware")  # of a worker, in run.json
 SCORING_QUEUE = 2  # calls in flight per scoring worker
 
 
@@ -55,7 +56,8 @@ class Worker:
     @property
     def label(self) -> str:
         where = self.info.get("node_ip") or "?"
-        return f"{self.role} worker {self.slot}" + (f".{self.replacements}" if self.replacements else "") + f" on {where}"
+        replaced = f".{self.replacements}" if self.replacements else ""
+        return f"{self.role} worker {self.slot}{replaced} on {where}"
 
     def reset_stats(self) -> None:
         self.items, self.busy_seconds, self.ready_at, self.last_done = 0, 0.0, None, None
@@ -72,7 +74,7 @@ class Worker:
     def stats(self) -> dict[str, Any]:
         rate = self.rate()
         return {"role": self.role, "slot": self.slot, "replacements": self.replacements, "alive": self.alive,
-                **{k: self.info.get(k) for k in ("node_ip", "node_id", "host", "pid", "cuda_visible_devices", "hardware")},
+                **{k: self.info.get(k) for k in WHERE},
                 "items": self.items, "busy_seconds": round(self.busy_seconds, 3),
                 "items_per_second": None if rate is None else round(rate, 4)}
 
@@ -104,7 +106,7 @@ class Call:
 class Schedule:
     """One run's event loop on the driver."""
 
-    def __init__(self, executor: "RayExecutor", run: RunDriver, todo: Sequence[WorkItem]) -> None:
+    def __init__(self, executor: RayExecutor, run: RunDriver, todo: Sequence[WorkItem]) -> None:
         self.ex = executor
         self.ray = executor.ray
         self.run_ = run

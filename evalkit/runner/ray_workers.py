@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from evalkit.cache import BlobCache
 from evalkit.progress import Progress
 from evalkit.registry import ComponentSpec
-from evalkit.runner.generate import Synthesized, SynthesisUnit, machine_label
+from evalkit.runner.generate import SynthesisUnit, Synthesized, machine_label
 from evalkit.runner.score import ScoreRequest, ScoringUnit, Value
 from evalkit.types import EvalkitError, Item
 
@@ -82,7 +82,8 @@ class SynthesisWorker:
         self.system = self.unit.ready(system)
         return {**node_info(), "phases": dict(progress.phases)}
 
-    def run(self, items: Sequence[Item], seeds: Sequence[int | None], files: FileRefs) -> tuple[list[Synthesized], float]:
+    def run(self, items: Sequence[Item], seeds: Sequence[int | None],
+            files: FileRefs) -> tuple[list[Synthesized], float]:
         start = time.perf_counter()
         local = [self.files.localize(item, files) for item in items]
         results = self.unit.run(self.system, local, seeds)
@@ -106,9 +107,11 @@ class ScoringWorker:
 
     def run(self, requests: Sequence[ScoreRequest], files: FileRefs) -> tuple[list[dict[str, Value]], float]:
         start = time.perf_counter()
-        local = [dataclasses.replace(r, input=dataclasses.replace(r.input, item=self.files.localize(r.input.item, files)))
-                 for r in requests]
+        local = [dataclasses.replace(r, input=self._localized(r.input, files)) for r in requests]
         return self.unit.run(self.metrics, local), time.perf_counter() - start
+
+    def _localized(self, inp, files: FileRefs):
+        return dataclasses.replace(inp, item=self.files.localize(inp.item, files))
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -73,7 +73,7 @@ class System(ABC):
         models through `share_models` instead of loading its own. None: never shared."""
         return None
 
-    def share_models(self, loaded: "System") -> None:
+    def share_models(self, loaded: System) -> None:
         """Use the models of `loaded` (set up, with an equal `model_key`) instead of `setup`."""
         raise NotImplementedError(f"{self.name} does not share models")
 

@@ -4,7 +4,6 @@ import os
 import sys
 
 import pytest
-
 from scale_helpers import AUTH_ENV, PLUGINS, LocalRayCluster
 
 os.environ.update(AUTH_ENV)  # before ray is imported: drivers in this process and in CLI subprocesses

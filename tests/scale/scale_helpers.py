@@ -79,7 +79,7 @@ class LocalRayCluster:
                 raise RuntimeError(f"Ray node {index} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
 
-    def start(self) -> "LocalRayCluster":
+    def start(self) -> LocalRayCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             for index, (cpus, gpus) in enumerate(self.nodes):

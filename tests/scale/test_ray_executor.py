@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+from scale_helpers import comparable, comparable_metrics, records
 
 from evalkit.api import EvalConfig, evaluate, make_executor
-from scale_helpers import comparable, comparable_metrics, records
 
 FAST = ("rtf", "duration")
 pytestmark = pytest.mark.timeout(300)

@@ -14,16 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
+from scale_helpers import REPO_ROOT, comparable, comparable_metrics, evalkit_cli, free_port, plugin_env, records
 
 from evalkit.api import EvalConfig, evaluate, make_executor
 from evalkit.types import EvalkitError
-from scale_helpers import REPO_ROOT, comparable, comparable_metrics, evalkit_cli, free_port, plugin_env, records
 
 pytestmark = pytest.mark.timeout(300)
 FAST = ("rtf", "duration")
 SLOW = "evalkit_demo_plugin.faults:SlowEspeak"
 SLOW_METRIC = "evalkit_demo_plugin.faults:SlowActiveSpeech"
 ACTIVE = "evalkit_demo_plugin.metrics:ActiveSpeech"
+POISON = "evalkit_demo_plugin.faults:PoisonEspeak"
 
 
 def evaluate_in(tmp_path: Path, name: str, monkeypatch, executor=None, **kwargs):
@@ -76,7 +77,7 @@ def test_killed_synthesis_and_scoring_workers_are_replaced(tmp_path, monkeypatch
 
 def test_an_item_that_kills_every_worker_fails_alone(tmp_path, monkeypatch, ray_cluster, plugins, espeak):
     with make_executor("ray", address=ray_cluster.address, workers=2) as executor:
-        result = evaluate_in(tmp_path, "poison", monkeypatch, executor, system="evalkit_demo_plugin.faults:PoisonEspeak",
+        result = evaluate_in(tmp_path, "poison", monkeypatch, executor, system=POISON,
                              system_options={"poison": ["smoke-03"]}, metrics=FAST, limit=6)
     got = records(result.run_dir)
     assert len(got) == 6 and result.n_failed == 1 and result.metrics["failures"] == {"generate": 1}
@@ -131,7 +132,8 @@ def test_driver_interrupted_then_killed_resumes_exactly_once(tmp_path, ray_clust
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     got, expected = records(out), records(reference)
-    assert len(got) == 10 and {k: comparable(r) for k, r in got.items()} == {k: comparable(r) for k, r in expected.items()}
+    assert len(got) == 10
+    assert {k: comparable(r) for k, r in got.items()} == {k: comparable(r) for k, r in expected.items()}
     metrics = json.loads((out / "metrics.json").read_text())
     assert comparable_metrics(metrics) == comparable_metrics(json.loads((reference / "metrics.json").read_text()))
     invocations = json.loads((out / "run.json").read_text())["invocations"]

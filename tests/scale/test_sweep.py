@@ -8,10 +8,10 @@ import statistics
 from html.parser import HTMLParser
 
 import pytest
+from scale_helpers import comparable, comparable_metrics, records
 
 from evalkit.api import EvalConfig, evaluate
 from evalkit.cli import main
-from scale_helpers import comparable, comparable_metrics, records
 
 pytestmark = pytest.mark.timeout(420)
 TINY = {"size": "tiny", "random_weights": True, "max_mel_tokens": 12, "num_autoregressive_samples": 3,
