@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 WAIT_SECONDS = 0.5  # how often the progress bar refreshes while nothing finishes
 WHERE = ("node_ip", "node_id", "host", "pid", "cuda_visible_devices", "hardware")  # of a worker, in run.json
 SCORING_QUEUE = 2  # calls in flight per scoring worker
+SHOWN_WORKERS = 4  # the progress bar lists each worker's throughput up to this many
 
 
 @dataclass(eq=False)  # a worker is itself: compared and found by identity
@@ -347,13 +348,16 @@ class Schedule:
 
     # -- progress --------------------------------------------------------------------------
     def _show_progress(self) -> None:
+        """Each synthesis worker's items/s (their range beyond SHOWN_WORKERS) and the slowest one."""
         rates = [(w.rate(), w) for w in self.ex.pools["synthesis"] if w.alive and w.rate() is not None]
         if not rates:
             return
         slowest_rate, slowest = min(rates, key=lambda pair: pair[0])
-        fastest = max(rate for rate, _ in rates)
-        self.run_.progress.status(f"{len(rates)} synthesis workers {slowest_rate:.2f}-{fastest:.2f} items/s, "
-                                  f"slowest: {slowest.label}")
+        if len(rates) <= SHOWN_WORKERS:
+            each = " ".join(f"w{w.slot} {rate:.2f}/s" for rate, w in sorted(rates, key=lambda p: p[1].slot))
+        else:
+            each = f"{len(rates)} workers {slowest_rate:.2f}-{max(r for r, _ in rates):.2f} items/s"
+        self.run_.progress.status(f"{each}, slowest: {slowest.label}")
 
 
 def _exhausted(attempts: int, reason: str) -> str:
