@@ -18,15 +18,16 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
 from evalkit.metrics import stats
-from evalkit.types import Item, ItemError, Synthesis, merge_options
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis, merge_options
 
 # Per item key: (numerator, denominator) of a summary that is sum(numerators) / sum(denominators)
 # over items (a mean when every denominator is 1). See Metric.paired_terms.
 Terms = Mapping[Any, tuple[float, float]]
 
-# What a metric can require of an item; an item lacking one is "not applicable"
-# for that metric (reported as such, never as a failure).
-REQUIREMENTS = frozenset({"text", "prompt_audio", "reference_audio", "timings"})
+# Options that decide how a metric runs, not what it computes: left out of provenance
+# (so out of run identities and cache keys). A metric whose values move with them
+# documents by how much (docs/metrics.md, "Batch sizes").
+EXECUTION_OPTIONS = frozenset({"batch_size"})
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ScoreInput:
     """One generated utterance and everything a metric may compare it against."""
 
     item: Item
-    audio: Any  # float32 mono numpy array
+    audio: Any  # float32 mono numpy array (the mean of the channels)
     sample_rate: int
     audio_sha256: str
     synthesis: Synthesis
@@ -42,6 +43,14 @@ class ScoreInput:
     # sha256 of the item's prompt / reference audio files (None when absent).
     prompt_sha256: str | None = None
     reference_sha256: str | None = None
+    # (frames, channels) float32 when the stored audio has several channels, else None:
+    # the reproduction protocols pick a channel as their reference scripts do.
+    channels: Any = None
+
+    @property
+    def all_channels(self) -> Any:
+        """The stored audio: (frames, channels), or (frames,) when mono."""
+        return self.audio if self.channels is None else self.channels
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,11 @@ class Metric(ABC):
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = merge_options("metric", self.name, self.default_options(), options)
+        if "batch_size" in self.options:  # an option where the metric offers it (wer.batch_size=1)
+            size = self.options["batch_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise EvalkitError(f"metric {self.name!r}: batch_size must be an integer >= 1, not {size!r}")
+            self.batch_size = size
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -112,7 +126,8 @@ class Metric(ABC):
         """Name, version, options, and (for model-based metrics) model id and weights
         sha256, normalizer, decoding options. Recorded in run.json; part of cache keys.
         May resolve weights (not load them)."""
-        return {"name": self.name, "version": self.version, "options": dict(self.options)}
+        options = {k: v for k, v in self.options.items() if k not in EXECUTION_OPTIONS}
+        return {"name": self.name, "version": self.version, "options": options}
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook
         """Load models onto `device`."""

@@ -26,7 +26,6 @@ from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.metrics.normalizers import Normalizer, get_normalizer
 from evalkit.types import EvalkitError, Item, ItemError
 
-EDIT_FIELDS = ("sub", "del", "ins", "hit", "ref")
 MAIN_FIGURES = ("corpus", "macro")
 
 
@@ -158,7 +157,9 @@ class WerMetric(Metric):
 
         asr = asdict(AsrOptions())
         asr["temperatures"] = list(asr["temperatures"])
-        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", **asr}
+        # batch_size: clips per Whisper decode (and per score() call); never changes a
+        # transcript (tests/metrics/test_wer_real.py checks 1 against the default).
+        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", "batch_size": 16, **asr}
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "normalizer": self.normalizer.provenance(), "asr": self.asr.provenance()}
@@ -183,7 +184,7 @@ class WerMetric(Metric):
 
     def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
         transcripts = self.asr.transcribe(
-            [inp.audio_sha256 for inp in batch], [inp.audio for inp in batch], [inp.sample_rate for inp in batch]
+            [inp.audio_sha256 for inp in batch], [inp.all_channels for inp in batch], [inp.sample_rate for inp in batch]
         )
         out: list[dict[str, Any] | ItemError] = []
         for inp, t in zip(batch, transcripts):

@@ -52,7 +52,7 @@ class AudioDirSystem(System):
                 out.append(ItemError("MissingAudio", f"no audio for item {item.id!r} in {self.folder} (looked for {names})", "generate"))
                 continue
             try:
-                audio, rate = load_audio(path)
+                audio, rate = load_audio(path, keep_channels=True)
             except AudioError as exc:
                 out.append(ItemError.from_exception(exc, "generate"))
                 continue
