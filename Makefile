@@ -50,11 +50,18 @@ $(VENV)/.stamp-run: pyproject.toml constraints.txt
 
 # Test-only: the TorToiSe reference implementation as a parity oracle, installed
 # without its dependencies (it pins transformers 4.31), with transformers <= 4.47.1.
+# faster-whisper 0.10.1 (F5-TTS's pin) with the CTranslate2 and tokenizers it requires,
+# in a folder of its own (it cannot share the venv with faster-whisper 1.x): the oracle
+# of the f5 protocol (tests/metrics/test_f5_reference.py); it uses the venv's PyAV.
+# utmos-pytorch: the UTMOS22 parity oracle (random weights).
+ORACLE_FW010 := .oracle/faster-whisper-0.10.1
 $(VENV)/.stamp-test: $(VENV)/.stamp-run
 	$(PIP) install -c constraints.txt -e '.[test]'
-	$(PIP) install --no-deps tortoise-tts==3.0.0
+	$(PIP) install --no-deps tortoise-tts==3.0.0 utmos-pytorch==0.1.0
 	$(PIP) install -c constraints.txt rotary-embedding-torch==0.9.1 einops==0.8.2 progressbar==2.5 \
 		'transformers>=4.31,<=4.47.1'
+	rm -rf $(ORACLE_FW010)
+	$(PIP) install --no-deps --target $(ORACLE_FW010) faster-whisper==0.10.1 ctranslate2==3.24.0 tokenizers==0.15.2
 	@touch $@
 
 venv: $(VENV)/.stamp-run

@@ -29,6 +29,7 @@ from evalkit.metrics.asr_decoding import (  # noqa: F401 - re-exported: the name
     N_FRAMES,
     N_SAMPLES,
     SAMPLE_RATE,
+    BACKENDS,
     AsrOptions,
     Decoded,
     Transcript,
