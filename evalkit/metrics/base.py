@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
@@ -63,12 +63,16 @@ class Summary:
     higher_is_better: bool | None
     ci95: tuple[float, float] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Items the summary could not cover (no usable reference, no prompt, ...): neither
+    # scored nor failed. n + n_failed + n_not_applicable is every item with a record.
+    n_not_applicable: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = {
             "value": self.value,
             "n": self.n,
             "n_failed": self.n_failed,
+            "n_not_applicable": self.n_not_applicable,
             "higher_is_better": self.higher_is_better,
             "ci95": None if self.ci95 is None else [self.ci95[0], self.ci95[1]],
         }
@@ -77,7 +81,7 @@ class Summary:
 
 
 def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None, *, n: int | None = None,
-                     **extra: Any) -> Summary:
+                     n_not_applicable: int = 0, **extra: Any) -> Summary:
     """The summary of a ratio of per-item sums, with its item-bootstrap interval.
 
     Metrics build every such figure of metrics.json from their own `paired_terms`, so a
@@ -93,7 +97,22 @@ def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None,
         higher_is_better=higher_is_better,
         ci95=stats.ratio_ci(numerators, denominators),
         extra=extra,
+        n_not_applicable=n_not_applicable,
     )
+
+
+def aggregate_with_counts(metric: "Metric", values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+                          not_applicable: Sequence[Item]) -> dict[str, Summary]:
+    """metric.aggregate with every summary's n_not_applicable filled in.
+
+    A metric whose aggregate takes `not_applicable` counts them per summary itself (a
+    tag row counts the items with that tag); for one written before (a plugin's
+    aggregate(values, failed)) every summary gets the number of not-applicable items."""
+    import inspect
+
+    if "not_applicable" in inspect.signature(metric.aggregate).parameters:
+        return metric.aggregate(values, failed, not_applicable=not_applicable)
+    return {name: replace(s, n_not_applicable=len(not_applicable)) for name, s in metric.aggregate(values, failed).items()}
 
 
 class Metric(ABC):
@@ -159,11 +178,13 @@ class Metric(ABC):
 
     @abstractmethod
     def aggregate(
-        self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]
+        self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item], not_applicable: Sequence[Item] = ()
     ) -> dict[str, Summary]:
         """Summaries keyed by metrics.json name (e.g. "wer", "wer_macro"), from the
         per-item values of scored items and the items that failed (generation or this
-        metric). Items that were not applicable are in neither."""
+        metric). Items that were not applicable are in neither: they are
+        `not_applicable`, counted by each summary as n_not_applicable (a metric may
+        leave the parameter out; see aggregate_with_counts)."""
 
     def paired_terms(
         self, values: Mapping[str, Mapping[str, Any]], failed: Mapping[str, Item]

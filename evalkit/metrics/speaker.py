@@ -240,7 +240,8 @@ class SpeakerSimilarity(Metric):
             if any(v.get(name) is not None for v in values.values())
         }
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+                  not_applicable: Sequence[Item] = ()) -> dict[str, Summary]:
         terms = self.paired_terms(dict(enumerate(values)), {})
         note = {"note": self.note()} if self.note() else {}
         out = {}
@@ -249,7 +250,11 @@ class SpeakerSimilarity(Metric):
             if name not in terms and not n_failed:
                 continue  # e.g. no item has ground truth: no sim_gt row
             scores = [num for num, _ in terms.get(name, {}).values()]
+            # Not applicable to this summary: items sim could not score at all, scored
+            # items without that recording, and failed items without it.
+            lacking = sum(v.get(name) is None for v in values) + sum(getattr(i, field) is None for i in failed)
             out[name] = summary_of_terms(terms.get(name, {}), n_failed, True, protocol=self.options["protocol"],
+                                         n_not_applicable=len(not_applicable) + lacking,
                                          **note, **stats.percentiles(scores, (10, 50)))
         return out
 
