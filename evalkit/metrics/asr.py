@@ -97,6 +97,7 @@ class Asr:
     def provenance(self) -> dict[str, Any]:
         if self._provenance is None:
             decoding = dataclasses.asdict(self.options)
+            decoding["temperatures"] = list(decoding["temperatures"])  # as run.json reads it back
             backend, model = decoding.pop("backend"), decoding.pop("model")
             self._provenance = {
                 "backend": backend,
