@@ -35,6 +35,16 @@ class Dnsmos(QualityPredictor):
     def default_options(cls) -> dict[str, Any]:
         return {**super().default_options(), "model": WEIGHTS}
 
+    def setup(self, device: str) -> None:
+        from importlib.util import find_spec
+
+        missing = [m for m in ("onnxruntime", "librosa", "speechmos", "requests") if find_spec(m) is None]
+        if missing:
+            from evalkit.types import EvalkitError
+
+            raise EvalkitError(f"metric dnsmos needs {', '.join(missing)}: pip install 'evalkit[quality]'")
+        super().setup(device)
+
     def model(self):
         if self._model is None:
             import onnxruntime  # noqa: F401 - a clear ImportError before speechmos's

@@ -11,10 +11,10 @@ tag, cited in docs/metrics.md):
    (feature_extractor.py 150-151), framed with its own reflect padding (74-116) and a
    float64 FFT stored as complex64 (118-143);
 2. windows are slices of that log-mel, never cut at the content and re-padded
-   (transcribe.py 422);
+   (transcribe.py 425);
 3. a window whose no-speech probability exceeds the threshold is never re-decoded at a
    higher temperature, whatever its log-probability (721-725);
-4. segments whose start equals their end, or whose text is blank, are dropped (580-581).
+4. segments whose start equals their end, or whose text is blank, are dropped (584).
 
 The test suite checks features and transcripts against faster-whisper 0.10.1 itself,
 installed apart (tests/metrics/test_f5_reference.py).
@@ -91,7 +91,7 @@ class Segment:
 
 def split_segments(tokens: list[int], timestamp_begin: int, segment_size: int) -> tuple[list[Segment], int]:
     """(segments, frames to seek) of one decoded window, as transcribe() splits it
-    (transcribe.py 487-554): at consecutive timestamps; without them, the whole window."""
+    (transcribe.py 481-554): at consecutive timestamps; without them, the whole window."""
     is_ts = [t >= timestamp_begin for t in tokens]
     single_ending = len(tokens) >= 2 and not is_ts[-2] and is_ts[-1]
     consecutive = [i for i in range(1, len(tokens)) if is_ts[i] and is_ts[i - 1]]
