@@ -147,14 +147,6 @@ def close(a: Any, b: Any, tol: float) -> bool:
     return a == b
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fresh_cache(tmp_path_factory):
-    """Score caches of this module only: every value here is computed, not read back."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EVALKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module", params=sorted(CASES))
 def case(request):
     """(name, case, metric): one loaded metric per case for the whole module."""

@@ -85,14 +85,20 @@ def test_no_sim_gt_row_without_ground_truth(sim_metric, matrix):
     assert set(summaries) == {"sim_o"} and summaries["sim_o"].n == 9
 
 
-def test_prompt_embeddings_are_cached_by_file_content(sim_metric, voices):
+def test_prompt_embeddings_are_cached_by_file_content(sim_metric, voices, tmp_path):
+    import shutil
+
+    prompt = voices["en-us+m3"][0]
+    sim_metric.score([score_input(voices["en-us+m3"][1], prompt=prompt)])  # the prompt's embedding is cached
+    copy = tmp_path / "same-prompt-elsewhere.wav"
+    shutil.copy(prompt, copy)
     fresh = SpeakerSimilarity(**sim_metric.options)
     fresh._embedder = sim_metric.embedder()  # share the loaded model, count its calls
     seen = []
     original = fresh._embedder.embed
     fresh._embedder.embed = lambda clips: (seen.append(len(clips)), original(clips))[1]
     try:
-        fresh.score([score_input(voices["en-us+f3"][1], prompt=voices["en-us+m3"][0])])
+        fresh.score([score_input(voices["en-us+f3"][1], prompt=copy)])
     finally:
         fresh._embedder.embed = original
     assert seen == [1]  # only the generated clip: the prompt's embedding came from the cache
