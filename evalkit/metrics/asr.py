@@ -26,10 +26,10 @@ import numpy as np
 from evalkit.cache import JsonCache, content_key
 from evalkit.metrics.asr_backends import load_backend
 from evalkit.metrics.asr_decoding import (  # noqa: F401 - re-exported: the names callers know
+    BACKENDS,
     N_FRAMES,
     N_SAMPLES,
     SAMPLE_RATE,
-    BACKENDS,
     AsrOptions,
     Decoded,
     Transcript,

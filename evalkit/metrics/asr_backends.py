@@ -168,7 +168,8 @@ class FasterWhisper(WhisperBackend):
         return pad_or_trim(features[:, :content]), content
 
     def prompt(self, previous_tokens: list[int]) -> list[int]:
-        return self.model.get_prompt(self.tokenizer, previous_tokens, without_timestamps=self.options.without_timestamps)
+        without_timestamps = self.options.without_timestamps
+        return self.model.get_prompt(self.tokenizer, previous_tokens, without_timestamps=without_timestamps)
 
     def decode(self, windows: list[Any], temperature: float, prompt: list[int] | None = None) -> list[Decoded]:
         from faster_whisper.transcribe import get_compression_ratio

@@ -101,7 +101,7 @@ class AsrOptions:
             raise EvalkitError(f"ASR option audio_input must be one of {AUDIO_INPUTS}, not {self.audio_input!r}")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "AsrOptions":
+    def from_options(cls, options: dict[str, Any]) -> AsrOptions:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in names})
 

@@ -101,7 +101,7 @@ def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None,
     )
 
 
-def aggregate_with_counts(metric: "Metric", values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+def aggregate_with_counts(metric: Metric, values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
                           not_applicable: Sequence[Item]) -> dict[str, Summary]:
     """metric.aggregate with every summary's n_not_applicable filled in.
 
@@ -112,7 +112,8 @@ def aggregate_with_counts(metric: "Metric", values: Sequence[Mapping[str, Any]],
 
     if "not_applicable" in inspect.signature(metric.aggregate).parameters:
         return metric.aggregate(values, failed, not_applicable=not_applicable)
-    return {name: replace(s, n_not_applicable=len(not_applicable)) for name, s in metric.aggregate(values, failed).items()}
+    summaries = metric.aggregate(values, failed)
+    return {name: replace(s, n_not_applicable=len(not_applicable)) for name, s in summaries.items()}
 
 
 class Metric(ABC):
@@ -122,6 +123,8 @@ class Metric(ABC):
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     higher_is_better: ClassVar[bool | None] = None
+    # Of "text", "prompt_audio", "reference_audio", "timings": an item lacking one is "not
+    # applicable" for this metric (reported as such, never as a failure).
     requires: ClassVar[frozenset[str]] = frozenset()
     # Per-item values depend only on audio + item + options (not on timings), so they
     # can be cached by content. Timing metrics set this False.

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from evalkit.metrics import stats
-from evalkit.metrics.normalizers import get_normalizer
 from evalkit.metrics.dnsmos import Dnsmos
+from evalkit.metrics.normalizers import get_normalizer
 from evalkit.metrics.speaker import SpeakerSimilarity
 from evalkit.metrics.stops import DecodingStops, stop_record
 from evalkit.metrics.timing import DurationSanity, RealTimeFactor
