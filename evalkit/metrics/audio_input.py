@@ -55,13 +55,15 @@ def model_input(audio: np.ndarray, rate: int, recipe: str, target_rate: int = 16
     if recipe == "pyav":
         return _pyav(frames, rate, target_rate)
     if recipe == "torchaudio":
-        first = np.ascontiguousarray(frames[:, 0], dtype=np.float32)
         if rate == target_rate:
-            return first
+            return np.ascontiguousarray(frames[:, 0], dtype=np.float32)
         import torch
         import torchaudio
 
-        return torchaudio.functional.resample(torch.from_numpy(first), rate, target_rate).numpy()
+        # F5-TTS resamples the (channels, frames) tensor torchaudio.load gives, then uses
+        # channel 0; Seed-TTS-eval picks the channel first (a difference of ~1e-6).
+        wav = torch.from_numpy(np.ascontiguousarray(frames.T, dtype=np.float32))
+        return torchaudio.transforms.Resample(orig_freq=rate, new_freq=target_rate)(wav)[0].numpy()
     raise EvalkitError(f"unknown audio input {recipe!r} (known: {', '.join(RECIPES)})")
 
 

@@ -161,3 +161,13 @@ def test_utmos_weights_offline_fail_with_the_fetch_command(tmp_path, monkeypatch
         resolve("utmos22/strong")
     with pytest.raises(WeightsError, match="not available offline"):
         Utmos().provenance()
+
+
+def test_predictors_are_listed_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from evalkit.cli import main; main(['metrics', 'list']); "
+            "assert 'torch' not in sys.modules and 'onnxruntime' not in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "utmos" in out and "dnsmos" in out
