@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
+from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac, mix_down
 from evalkit.cache import BlobCache, JsonCache, content_key
 from evalkit.devices import device_kind
 from evalkit.hashing import sha256_bytes
@@ -133,7 +133,9 @@ class SynthesisUnit:
             timing = {"seconds": seconds, "latency_seconds": latency, "batch_size": batch_size,
                       "stages": dict(result.stages), "from_cache": False}
         try:
-            audio = check_audio(result.audio, result.sample_rate, f"item {item.id!r}: generated audio")
+            # Channels are stored as generated: protocols differ in which they hear.
+            audio = check_audio(result.audio, result.sample_rate, f"item {item.id!r}: generated audio",
+                                keep_channels=True)
             flac = encode_flac(audio, result.sample_rate)
         except AudioError as exc:
             return Synthesized(item.id, timing=timing, error=ItemError.from_exception(exc, "validate"))
@@ -195,7 +197,8 @@ def store_generated(store: RunStore, suite, system_name: str, work: WorkItem, re
         return gen
     try:
         path = store.put_audio(result.sha256, result.flac)
-        audio, rate = decode_audio(result.flac, f"item {work.item.id!r}")
+        channels, rate = decode_audio(result.flac, f"item {work.item.id!r}", keep_channels=True)
+        audio = mix_down(channels)
     except (OSError, AudioError) as exc:
         gen.error = ItemError.from_exception(exc, "store")
         return gen
@@ -209,7 +212,7 @@ def store_generated(store: RunStore, suite, system_name: str, work: WorkItem, re
     )
     gen.score_input = ScoreInput(
         item=work.item, audio=audio, sample_rate=rate, audio_sha256=result.sha256, synthesis=synthesis,
-        system=system_name, prompt_sha256=suite.sha_of(work.item.prompt_audio),
+        channels=channels if channels.ndim == 2 else None, system=system_name, prompt_sha256=suite.sha_of(work.item.prompt_audio),
         reference_sha256=suite.sha_of(work.item.reference_audio),
     )
     return gen
