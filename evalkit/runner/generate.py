@@ -212,7 +212,7 @@ def store_generated(store: RunStore, suite, system_name: str, work: WorkItem, re
     )
     gen.score_input = ScoreInput(
         item=work.item, audio=audio, sample_rate=rate, audio_sha256=result.sha256, synthesis=synthesis,
-        channels=channels if channels.ndim == 2 else None, system=system_name, prompt_sha256=suite.sha_of(work.item.prompt_audio),
-        reference_sha256=suite.sha_of(work.item.reference_audio),
+        channels=channels if channels.ndim == 2 else None, system=system_name,
+        prompt_sha256=suite.sha_of(work.item.prompt_audio), reference_sha256=suite.sha_of(work.item.reference_audio),
     )
     return gen
