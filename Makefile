@@ -72,14 +72,11 @@ $(VENV)/.stamp-ray: $(VENV)/.stamp-run
 
 # Test-only: the TorToiSe reference implementation as a parity oracle, installed
 # without its dependencies (it pins transformers 4.31), with transformers <= 4.47.1.
-<<<<<<< HEAD
-# The Ray executor's tests need the `ray` extra too.
-=======
 # faster-whisper 0.10.1 (F5-TTS's pin) with the CTranslate2 and tokenizers it requires,
 # in a folder of its own (it cannot share the venv with faster-whisper 1.x): the oracle
 # of the f5 protocol (tests/metrics/test_f5_reference.py); it uses the venv's PyAV.
 ORACLE_FW010 := .oracle/faster-whisper-0.10.1
->>>>>>> main
+# The Ray executor's tests need the `ray` extra too.
 $(VENV)/.stamp-test: $(VENV)/.stamp-run
 	$(PIP) install -c constraints.txt -e '.[test,ray]'
 	$(PIP) install --no-deps tortoise-tts==3.0.0

@@ -254,3 +254,10 @@ def test_an_unusable_device_is_refused_before_anything_loads(tmp_path, espeak):
     with pytest.raises(EvalkitError, match=r"expected auto, cpu, cuda or cuda:N"):
         run(tmp_path, "b", device="gpu0", limit=1)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_runner_does_not_import_the_api_that_drives_it():
+    """No cycle runner -> api -> runner: the names both use live below them (devices, types)."""
+    code = ("import sys, evalkit.runner.driver, evalkit.runner.local, evalkit.runner.generate, evalkit.runner.score; "
+            "assert 'evalkit.api' not in sys.modules, 'the runner imports evalkit.api'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
