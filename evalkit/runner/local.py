@@ -14,7 +14,7 @@ from evalkit.devices import resolve_device
 from evalkit.runner.driver import RunDriver
 from evalkit.runner.generate import Generated, SynthesisUnit
 from evalkit.runner.plan import WorkItem
-from evalkit.runner.score import ScoringUnit
+from evalkit.runner.score import ScoringUnit, score_in_process
 
 
 class LocalExecutor:
@@ -66,11 +66,8 @@ class LocalExecutor:
 
     @staticmethod
     def _score(run: RunDriver, scoring: ScoringUnit, buffer: list[Generated]) -> None:
-        plans = [run.scores.plan(gen) for gen in buffer]
-        requests = [request for _, request in plans if request is not None]
-        values = iter(scoring.run(run.metrics, requests) if requests else [])
-        for gen, (partial, request) in zip(buffer, plans):
-            run.record(gen, run.scores.finish(partial, request, next(values) if request else {}))
+        for gen, scored in zip(buffer, score_in_process(run.scores, scoring, buffer)):
+            run.record(gen, scored)
 
     def close(self) -> None:
         if self._synthesis is not None:

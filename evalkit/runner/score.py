@@ -7,6 +7,7 @@ Two halves, so that both executors share them:
 - `ScoringUnit` (in-process, or inside a Ray worker): metrics with their models, loaded
   only when something is uncached; each metric scores many items per call, and a call
   that raises is retried item by item, so one bad item fails alone (for that metric only).
+`Scorer` is both in one process.
 """
 from __future__ import annotations
 
@@ -135,3 +136,29 @@ class ScoringUnit:
             self._instances[key].teardown()
         self._instances.clear()
         self._ready.clear()
+
+
+def score_in_process(planner: ScorePlanner, unit: ScoringUnit,
+                     generated: Sequence[Generated]) -> list[dict[str, dict[str, Any]]]:
+    """The score fields of each generated item: cache hits from the planner, everything else
+    computed by the unit in one pass."""
+    plans = [planner.plan(gen) for gen in generated]
+    requests = [request for _, request in plans if request is not None]
+    values = iter(unit.run(planner.metrics, requests) if requests else [])
+    return [planner.finish(partial, request, next(values) if request else {}) for partial, request in plans]
+
+
+class Scorer:
+    """Both halves in one process: the score fields of generated items, cache hits served,
+    the rest computed in one pass (what the local executor does with its buffer)."""
+
+    def __init__(self, metrics: Sequence[Metric], device: str, progress: Progress | None = None) -> None:
+        self.planner = ScorePlanner(metrics)
+        self.unit = ScoringUnit(device, progress)
+
+    def run(self, generated: Sequence[Generated]) -> list[dict[str, dict[str, Any]]]:
+        """Per generated item: {"scores": {...}, "not_applicable": {...}, "metric_errors": {...}}."""
+        return score_in_process(self.planner, self.unit, generated)
+
+    def teardown(self) -> None:
+        self.unit.teardown()

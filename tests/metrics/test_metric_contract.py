@@ -196,8 +196,8 @@ def test_values_do_not_depend_on_order_or_batching(case, scored):
 def test_every_item_is_scored_failed_or_not_applicable(case, inputs):
     """Through the runner's scoring and aggregation, with one failed generation."""
     from evalkit.runner.aggregate import aggregate
+    from evalkit.runner.driver import make_record
     from evalkit.runner.generate import Generated
-    from evalkit.runner.local import make_record
     from evalkit.runner.score import Scorer
 
     name, _, metric = case
