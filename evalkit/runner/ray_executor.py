@@ -146,6 +146,7 @@ class RayExecutor:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                          num_cpus=self._local_cpus() if local else None)
             except Exception as exc:  # ConnectionError, version mismatch, ...
+                ray.shutdown()  # a half-made connection must not stay behind in this process
                 raise EvalkitError(f"cannot connect to Ray at {address or 'a local instance'}: "
                                    f"{describe_failure(exc)}") from None
             self._owns_ray = True

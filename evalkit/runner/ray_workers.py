@@ -122,5 +122,8 @@ def describe_failure(exc: BaseException) -> str:
         exc = cause
     if isinstance(exc, EvalkitError):
         return str(exc)
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if text.endswith(":") and len(lines) > 1:  # a heading over a traceback: its last line is the reason
+        text = f"{text} {lines[-1]}"
+    return f"{type(exc).__name__}: {text}".strip()

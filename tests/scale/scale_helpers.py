@@ -56,7 +56,10 @@ class LocalRayCluster:
         self.client_port = free_port()
         self.client_address = f"ray://127.0.0.1:{self.client_port}"  # Ray Client, as from outside the cluster
         self.procs: list[subprocess.Popen] = []
-        self.env = plugin_env({"EVALKIT_CACHE": str(root / "worker-cache"), **AUTH_ENV})
+        # The Ray Client server waits 30 s for the process it starts per client; on a busy 2-core
+        # machine that process can take longer to import Ray.
+        self.env = plugin_env({"EVALKIT_CACHE": str(root / "worker-cache"), **AUTH_ENV,
+                               "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"})
 
     def _start_node(self, index: int, cpus: int, gpus: int) -> None:
         head = index == 0
