@@ -197,7 +197,7 @@ def test_saved_baseline_gates_like_its_run_and_brings_the_suite_policy(base, tru
     assert gate_json(truncated)["policy"]["source"].endswith("smoke/policy.yaml")
     # Without --baseline, the candidate's system names it: seeded-espeak.json.
     again = gate_cli("--candidate", str(base))
-    assert again[0] == 0 and "baseline `seeded-espeak/seeded-1`" in again[1]
+    assert again[0] == 0 and "baseline seeded-espeak/seeded-1 " in again[1]
 
 
 def test_unknown_baseline_name_lists_the_saved_ones(base, tmp_path, monkeypatch, capsys):
