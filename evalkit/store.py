@@ -141,11 +141,44 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]],
     info_path = run_dir / RUN_FILE
     if not info_path.exists():
         raise StoreError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    info = json.loads(info_path.read_text())
+    info = _read_json(info_path)
     records, _ = read_samples(run_dir / SAMPLES_FILE)
     metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+    metrics = _read_json(metrics_path) if metrics_path.exists() else None
     return info, list(records.values()), metrics
+
+
+def _read_json(path: Path) -> Any:
+    """A run file's JSON; an unreadable or damaged one is a StoreError naming it."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise StoreError(f"{path}: damaged ({exc}); it was edited or copied in part?") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: damaged (not a JSON object)")
+    return data
+
+
+def run_state(run_dir: str | Path) -> str:
+    """What a run directory holds, in words, for one that cannot be shown or judged
+    (unfinished, stopped at setup, damaged)."""
+    run_dir = Path(run_dir)
+    try:
+        info, records, metrics = load_run(run_dir)
+    except EvalkitError as exc:
+        return str(exc)
+    planned = (info.get("suite") or {}).get("n_items")
+    limit = ((info.get("invocations") or [{}])[-1] or {}).get("limit")
+    if limit and planned:
+        planned = min(limit, planned)
+    if metrics is None:
+        what = "stopped before scoring any item (failed at setup, or interrupted)" if not records else "interrupted"
+        return f"no metrics.json: {len(records)} of {planned} items recorded; {what}"
+    if not metrics.get("complete"):
+        return f"unfinished: {metrics.get('n_done')} of {metrics.get('n_items')} items"
+    return "complete"
 
 
 def iter_run_dirs(root: Path) -> Iterator[Path]:

@@ -70,3 +70,51 @@ def test_rewrite_drops_records_atomically(tmp_path):
         store.append({"item_id": "new"})
     records, _ = read_samples(tmp_path / "samples.jsonl")
     assert list(records) == ["i0", "i1", "new"]
+
+
+@pytest.mark.parametrize("anonymous", [True, False], ids=["O_TMPFILE", "named temporary"])
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_get_umask_modes(tmp_path, monkeypatch, anonymous, umask):
+    import os
+
+    from evalkit import cache
+
+    if not anonymous:
+        monkeypatch.setattr(cache, "_write_anonymous", lambda *a: None)
+    old = os.umask(umask)
+    try:
+        target = tmp_path / "out.json"
+        cache.atomic_write_bytes(target, b"new")
+        plain = tmp_path / "plain.json"
+        plain.write_bytes(b"x")  # what open() would give
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"new"
+    assert (target.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "plain.json"]
+
+
+@pytest.mark.parametrize("anonymous", [True, False], ids=["O_TMPFILE", "named temporary"])
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, anonymous):
+    import os
+
+    from evalkit import cache
+
+    if not anonymous:
+        monkeypatch.setattr(cache, "_write_anonymous", lambda *a: None)
+    target = tmp_path / "report.html"
+    target.write_bytes(b"old complete")
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "_write_all", fail)
+    with pytest.raises(OSError):
+        cache.atomic_write_bytes(target, b"new")
+    monkeypatch.undo()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()  # renaming a file over a folder fails after the temporary is written
+    with pytest.raises(OSError):
+        cache.atomic_write_bytes(blocked, b"new")
+    assert target.read_bytes() == b"old complete"
+    assert sorted(os.listdir(tmp_path)) == ["blocked", "report.html"]
