@@ -66,10 +66,11 @@ def _verdict_cell(r: SummaryResult) -> str:
 # mention someone. CommonMark lets any ASCII punctuation be backslash-escaped; these
 # are the characters that start inline markup anywhere in a line (ours never begin a
 # line, so block markers like "#" and "-" are harmless). An underscore between two
-# letters or digits cannot emphasise (wer_macro stays readable). GFM turns "scheme:"
-# URLs and "www." into links: an escaped ":" or "." is not seen as one. <, > and &
+# letters or digits cannot emphasise (wer_macro stays readable). GFM turns "http://",
+# "mailto:" and "www." into links: with the ":" or "." escaped it does not. <, > and &
 # become entities; control characters and line separators become spaces.
-_MD_SPECIAL = re.compile(r"[\\`*\[\]|~!$@:]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|(?<=www)\.")
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|~!$@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"
+                         r"|:(?=/)|(?i:(?<=mailto)|(?<=xmpp)):|(?i:(?<=www))\.")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
