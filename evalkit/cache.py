@@ -37,9 +37,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     file or the new one, never a part: written to a temporary in the same folder,
     then renamed over `path`.
 
-    Where the filesystem allows (Linux O_TMPFILE), the temporary has no name until its
-    bytes are complete, so a kill leaves nothing behind; elsewhere a named temporary
-    is removed on any exception. The file gets the mode a plain open() would give it
+    Where the system allows (Linux O_TMPFILE, then linkat), the temporary has no name
+    until its bytes are complete, so a kill leaves nothing behind but in the instant
+    between naming and renaming; elsewhere a named temporary is removed on any
+    exception (not on a kill). The file gets the mode a plain open() would give it
     (0666 less the umask), not mkstemp's 0600. `durable` fsyncs before the rename;
     entries that are cheap to recompute skip it."""
     path = Path(path)
@@ -54,7 +55,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
 
 def _write_anonymous(path: Path, data: bytes, durable: bool) -> Path | None:
     """`data` in an unnamed file in path's folder, linked under a temporary name once
-    complete; None where O_TMPFILE or /proc linking is not available."""
+    complete; None where the system offers no way to do that."""
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None:
         return None
@@ -67,13 +68,32 @@ def _write_anonymous(path: Path, data: bytes, durable: bool) -> Path | None:
         _write_all(fd, data)  # an error here leaves nothing: the file has no name
         if durable:
             os.fsync(fd)
-        try:
-            os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
-        except OSError:  # no /proc: write it again under a name
+        if not _give_name(fd, tmp):  # write it again under a name
             return None
     finally:
         os.close(fd)
     return tmp
+
+
+AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000  # <fcntl.h>
+
+
+def _give_name(fd: int, name: Path) -> bool:
+    """Link the unnamed file `fd` as `name`: linkat(AT_EMPTY_PATH) where the process may
+    (CAP_DAC_READ_SEARCH), else through /proc/self/fd, which some kernels refuse (EXDEV)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(fd, b"", AT_FDCWD, os.fsencode(name), AT_EMPTY_PATH) == 0:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, follow_symlinks=True)
+        return True
+    except OSError:
+        return False
 
 
 def _write_named(path: Path, data: bytes, durable: bool) -> Path:
