@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.gating.paired import DEFAULT_RESAMPLES, DEFAULT_SEED
-from evalkit.textfile import read_text
+from evalkit.textfile import parse_yaml, read_text
 from evalkit.types import EvalkitError
 
 
@@ -189,13 +189,8 @@ def policy_from_json(data: Any, source: str) -> Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(read_text(path, label="policy"))
-    except yaml.YAMLError as exc:
-        raise EvalkitError(f"policy {path}: YAML syntax error: {exc}") from None
+    data = parse_yaml(read_text(path, label="policy"), f"policy {path}")
     return policy_from_json(data, str(path))
 
 
