@@ -116,12 +116,20 @@ class RunStore:
             atomic_write_bytes(target, flac)
         return rel
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one finished item; durable when this returns."""
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
-        self._samples.write(line.encode())
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append one finished item; durable when this returns. Returns what was stored:
+        the record, or for one holding text UTF-8 cannot encode (a lone surrogate from a
+        plugin's extras or an error message), that item as a failure naming the field,
+        so that no item can make a run unfinishable."""
+        try:
+            data = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
+        except UnicodeEncodeError:
+            record = unencodable_failure(record)
+            data = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
+        self._samples.write(data)
         self._samples.flush()
         os.fsync(self._samples.fileno())
+        return record
 
     def rewrite_samples(self, records: list[dict[str, Any]]) -> None:
         """Replace samples.jsonl atomically (used to drop failed items before a retry)."""
@@ -131,8 +139,58 @@ class RunStore:
         self._samples = open(self.samples_path, "ab")
 
 
+def unencodable_failure(record: dict[str, Any]) -> dict[str, Any]:
+    """A failed-item record in place of one that holds text UTF-8 cannot encode: the
+    item's own fields kept (surrogates replaced by U+FFFD), its outputs dropped, and an
+    error at stage "store" that names the fields. A rerun with --retry-failed retries it."""
+    where = sorted(_unencodable_fields(record))
+    clean = _scrub(record)
+    return {
+        "item_id": clean["item_id"], "text": clean.get("text"), "tags": clean.get("tags", []),
+        "seed": record.get("seed"), "audio": None, "timing": None, "system_extras": {}, "scores": {},
+        "metric_errors": {},
+        "error": {"type": "UnencodableText", "stage": "store",
+                  "message": f"item {clean['item_id']!r}: {', '.join(where)} held text that UTF-8 cannot encode "
+                             "(a lone surrogate such as \\ud800); the item's results could not be stored"},
+        "finished": record.get("finished"),
+    }
+
+
+def _unencodable_fields(value: Any, path: str = "") -> Iterator[str]:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield path or "a value"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{path}.{_scrub(str(key))}".lstrip(".")
+            yield from _unencodable_fields(str(key), field)  # the key itself
+            yield from _unencodable_fields(item, field)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _unencodable_fields(item, f"{path}[{index}]")
+
+
+def _scrub(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, dict):
+        return {_scrub(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+    """Atomically; text UTF-8 cannot encode (a command line with undecodable bytes) is
+    written as JSON escapes, which read back to the same strings."""
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+        atomic_write_bytes(path, text.encode())
+    except UnicodeEncodeError:
+        atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:

@@ -147,8 +147,7 @@ class LocalRunner:
         if not buffer:
             return
         for gen, scored in zip(buffer, scorer.run(buffer)):
-            record = make_record(gen, scored)
-            self.store.append(record)
+            record = self.store.append(make_record(gen, scored))  # a record it cannot store comes back a failure
             records[gen.item.id] = record
             progress.update(failed=record["error"] is not None or bool(record["metric_errors"]))
 
