@@ -24,6 +24,7 @@ from evalkit.hashing import sha256_file
 from evalkit.cache import JsonCache, content_key
 from evalkit.metrics import stats
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
+from evalkit.torchload import load_weights_only
 from evalkit.types import EvalkitError, Item, ItemError
 
 SAMPLE_RATE = 16_000
@@ -67,7 +68,7 @@ class EcapaEmbedder:
         self.features = Fbank(n_mels=N_MELS).to(device)
         self.normalize = InputNormalization(norm_type="sentence", std_norm=False).to(device)
         self.model = ECAPA_TDNN(**ECAPA_ARCH)
-        self.model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_weights_only(checkpoint))
         self.model.to(device).eval()
         self.normalize.eval()
 
