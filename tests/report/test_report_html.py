@@ -103,3 +103,21 @@ def test_a_folder_with_unfinished_and_failed_runs_renders_the_rest_and_lists_the
     assert listed[str(runs / "setup-failed")] == ("no metrics.json: 0 of 10 items recorded; stopped before "
                                                   "scoring any item (failed at setup, or interrupted)")
     assert listed[str(damaged)].startswith(f"{damaged / 'run.json'}: damaged")
+
+
+def test_names_reach_the_figures_as_plain_text(report_runs, tmp_path):
+    """A system name with "$...$" is not typeset as math (nor fails to parse as it)."""
+    import json
+    import shutil
+
+    from evalkit.report.render import write_report
+
+    run = tmp_path / "dollars"
+    shutil.copytree(report_runs["espeak"], run)
+    info = json.loads((run / "run.json").read_text())
+    name = r"sys $\notacommand{x}$ & $x^2$"
+    info["system"]["name"] = name
+    (run / "run.json").write_text(json.dumps(info))
+    html = write_report([run], out=tmp_path / "r.html").read_text()
+    texts = [t.replace("&amp;", "&") for t in re.findall(r"<text[^>]*>(.*?)</text>", html, re.S)]
+    assert any(name in t for t in texts), texts
