@@ -28,13 +28,18 @@ def read_text(path: Path, error: type[EvalkitError] = EvalkitError, label: str =
         if size > max_bytes:
             raise error(f"{where}: {size / 2**20:.0f} MiB is more than a text file of this kind can be "
                         f"(limit {max_bytes >> 20} MiB)")
-        return Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except IsADirectoryError:
         raise error(f"{where}: is a directory, not a file") from None
     except OSError as exc:
         raise error(f"{where}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")  # a leading BOM (Windows editors) is not text
     except UnicodeDecodeError as exc:
-        raise error(f"{where}: not UTF-8 text (byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(f"{where}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}; "
+                    "save the file as UTF-8)") from None
 
 
 def text_lines(text: str, where: str, error: type[EvalkitError] = EvalkitError,

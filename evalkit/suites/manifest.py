@@ -188,8 +188,11 @@ def item_problem(item: Item) -> str | None:
     recordings = [("speaker prompt", item.prompt_audio), ("ground-truth audio", item.reference_audio)]
     recordings += [("extra speaker prompt", p) for p in item.extra_prompt_audio]
     for label, path in recordings:
-        if path is not None and path.is_dir():
+        if path is None or path.is_file():
+            continue
+        if path.is_dir():
             return f"{label} {path} is a directory, not an audio file"
-        if path is not None and not path.is_file():
-            return f"{label} {path} does not exist"
+        if path.exists():
+            return f"{label} {path} is not a regular file (a pipe, device or socket)"
+        return f"{label} {path} does not exist"
     return None

@@ -164,6 +164,8 @@ def find_spec(name_or_path: str) -> SuiteSpec:
     """Resolve a suite name or a YAML/JSONL path to its spec."""
     path = Path(name_or_path).expanduser()
     if path.suffix in {".yaml", ".yml", ".jsonl"} or os.sep in name_or_path:
+        if path.is_dir():
+            raise SuiteError(f"{path}: is a directory, not a file")
         if not path.is_file():
             raise SuiteError(f"suite file {path} does not exist")
         return spec_for_jsonl(path) if path.suffix == ".jsonl" else spec_from_yaml(path)
