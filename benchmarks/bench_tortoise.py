@@ -1,7 +1,7 @@
 """Benchmark of evalkit's TorToiSe pipeline per preset, beside tortoise-tts 3.0.0's figures.
 
     PYTHONPATH=. python benchmarks/bench_tortoise.py --device cuda                      # ultra_fast, fast, standard
-    PYTHONPATH=. python benchmarks/bench_tortoise.py --device cuda --presets ultra_fast --reference
+    PYTHONPATH=. python benchmarks/bench_tortoise.py --device cuda --presets ultra_fast,fast --reference ultra_fast,fast
     PYTHONPATH=. python benchmarks/bench_tortoise.py --device cpu --size tiny --max-mel-tokens 16   # a smoke run
 
 Models: official sizes (or `--size tiny`) with seeded random weights, resident on the device. Random weights
@@ -12,12 +12,14 @@ warm-up call (CUDA graph capture, kernel selection), then one timed call; per st
 synchronized at both ends. Printed: per-stage seconds, RTF (wall / audio seconds), peak GPU memory, and the
 reference's figures from REFERENCE-TIMINGS.md with ratios (reference / ours; > 1 means faster here).
 
-`--reference` also runs tortoise-tts 3.0.0's own `TextToSpeech.tts()` for ultra_fast in this process, as
-shipped (kv_cache=True, half=True, autoregressive batches of 16, models moved to the GPU and back for
-each stage), around reference modules built directly with random weights (its constructor downloads the
-checkpoints), so that a same-process ratio exists. Needs `tortoise` and transformers <= 4.47.1.
+`--reference [PRESETS]` also runs tortoise-tts 3.0.0's own `TextToSpeech.tts()` (ultra_fast unless PRESETS names
+others) in this process, after evalkit's presets, as shipped (kv_cache=True, half=True, autoregressive batches of
+16, models moved to the GPU and back for each stage), around reference modules built directly with random weights
+(its constructor downloads the checkpoints), so that a same-process ratio exists; its warm-up is one short call (30
+codes: kernels and allocator, which is all it has to warm), so that the slow reference is not paid twice. Needs
+`tortoise` and transformers <= 4.47.1.
 
-The last line printed is one JSON object with every figure.
+The last line printed is one JSON object with every figure (`--json-out FILE` also writes it to FILE).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ REFERENCE_MEASURED = {
     "fast": {"wall_s": 78.6, "rtf": 3.39, "ar_sampling_s": 61.5, "diffusion_s": 12.95, "clvp_ranking_s": 0.33,
              "peak_gpu_gib": 8.3},
 }
-REFERENCE_PRESET = "ultra_fast"  # what --reference runs
+REFERENCE_WARMUP_CODES = 30
 TEXT = "The museum opens its new gallery of early photographs next week, and admission is free on Sundays."
 VOICE_SECONDS = 6
 FORBIDDEN_LOGIT = -1e4  # finite (bf16/fp16-safe) and far below any real logit
@@ -53,7 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-mel-tokens", type=int, default=500)
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--reference", action="store_true", help="also run tortoise-tts's own tts() (ultra_fast)")
+    parser.add_argument("--reference", nargs="?", const="ultra_fast", metavar="PRESETS",
+                        help="also run tortoise-tts's own tts() for these presets (default: ultra_fast)")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures (JSON) to FILE")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -188,17 +192,16 @@ def build_reference(args):
     return api, tts
 
 
-def run_reference(args) -> dict:
-    api, tts = build_reference(args)
+def run_reference(args, tts, api, preset: str) -> dict:
     device = torch.device(args.device)
     clip = voice_clip(args.seed)[None]
     stages: dict = {}
 
-    def call(seed):
-        return tts.tts_with_preset(TEXT, preset=REFERENCE_PRESET, voice_samples=[clip], verbose=False,
-                                   use_deterministic_seed=seed, max_mel_tokens=args.max_mel_tokens)
+    def call(seed, codes=args.max_mel_tokens):
+        return tts.tts_with_preset(TEXT, preset=preset, voice_samples=[clip], verbose=False,
+                                   use_deterministic_seed=seed, max_mel_tokens=codes)
 
-    call(args.seed)  # warm-up
+    call(args.seed, min(REFERENCE_WARMUP_CODES, args.max_mel_tokens))  # warm-up: kernels, allocator
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with timed(tts.autoregressive, "inference_speech", stages, "ar_sampling_s", device), \
@@ -210,7 +213,7 @@ def run_reference(args) -> dict:
         wall = time.perf_counter() - start
     audio_s = wav.shape[-1] / 24000
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
-    return {"preset": REFERENCE_PRESET, "wall_s": wall, "rtf": wall / audio_s, "audio_s": audio_s, **stages,
+    return {"preset": preset, "wall_s": wall, "rtf": wall / audio_s, "audio_s": audio_s, **stages,
             "peak_gpu_gib": peak, "configuration": "TextToSpeech(kv_cache=True, half=True), batches of 16"}
 
 
@@ -241,12 +244,11 @@ def print_table(results: dict, args) -> None:
             print(line)
         if reference:
             print(f"  ({REFERENCE_LABEL})")
-    same_run = results.get("reference_same_run")
-    if same_run:
-        ours = results["presets"].get(REFERENCE_PRESET, {})
-        print(f"\ntortoise-tts 3.0.0 {REFERENCE_PRESET}, this process: wall {same_run['wall_s']:.2f} s, "
-              f"RTF {same_run['rtf']:.3f}; ratios reference/ours: {json.dumps(results['same_run_ratios'])}"
-              if ours else f"\ntortoise-tts 3.0.0 {REFERENCE_PRESET}, this process: {json.dumps(same_run)}")
+    for preset, same_run in results.get("reference_same_run", {}).items():
+        ratios_here = results["same_run_ratios"].get(preset)
+        print(f"\ntortoise-tts 3.0.0 {preset}, this process: wall {same_run['wall_s']:.2f} s, "
+              f"RTF {same_run['rtf']:.3f}; ratios reference/ours: {json.dumps(ratios_here)}"
+              if ratios_here else f"\ntortoise-tts 3.0.0 {preset}, this process: {json.dumps(same_run)}")
 
 
 def main(argv=None) -> dict:
@@ -270,11 +272,18 @@ def main(argv=None) -> dict:
         del pipeline  # free the device for the reference
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
-        results["reference_same_run"] = run_reference(args)
-        ours = results["presets"].get(REFERENCE_PRESET)
-        results["same_run_ratios"] = ratios(results["reference_same_run"], ours) if ours else {}
+        api, tts = build_reference(args)
+        results["reference_same_run"] = {p: run_reference(args, tts, api, p) for p in args.reference.split(",")}
+        results["same_run_ratios"] = {p: ratios(row, results["presets"][p])
+                                      for p, row in results["reference_same_run"].items() if p in results["presets"]}
     print_table(results, args)
     print(json.dumps(results))
+    if args.json_out:
+        from pathlib import Path
+
+        from evalkit.cache import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json_out), (json.dumps(results, indent=1) + "\n").encode())
     return results
 
 

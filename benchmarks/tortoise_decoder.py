@@ -146,12 +146,13 @@ def main() -> None:
         for label, sizes in (("long", (500, 420, 350, 280)), ("short", (120, 100, 90, 80))):
             items = [latents[0, :n] for n in sizes]
             generators = [torch.Generator("cuda").manual_seed(s) for s in range(4)]
+            pairs = list(zip(items, generators))
             results[f"ours_sample_bf16_4{label}_batched_s"] = _wall_s(
-                lambda: sample_mels(ours, items, voice, generators, options))
+                lambda items=items, generators=generators: sample_mels(ours, items, voice, generators, options))
             results[f"ours_sample_bf16_4{label}_sequential_s"] = _wall_s(
-                lambda: [sample_mels(ours, [item], voice, [gen], options) for item, gen in zip(items, generators)])
+                lambda pairs=pairs: [sample_mels(ours, [item], voice, [gen], options) for item, gen in pairs])
             results[f"ours_sample_bf16_4{label}_sequential_eager_s"] = _wall_s(
-                lambda: [sample_mels(ours, [item], voice, [gen], eager) for item, gen in zip(items, generators)])
+                lambda pairs=pairs: [sample_mels(ours, [item], voice, [gen], eager) for item, gen in pairs])
 
         # Vocoder on the sampled mel, fixed noise.
         mel = ours_mel["fp32"][None]

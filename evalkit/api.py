@@ -1,9 +1,10 @@
 """Python entry points: what the command line and notebooks call.
 
-    from evalkit.api import EvalConfig, compare, evaluate, load_run
+    from evalkit.api import EvalConfig, compare, evaluate, leaderboard_df, load_run
     result = evaluate(EvalConfig(suite="smoke", system="espeak"))
     result.metrics["metrics"]["wer"]["value"]
-    info, samples, metrics = load_run(result.run_dir)
+    run = load_run(result.run_dir)                   # typed: run.samples, run.summaries["wer"].ci95
+    run.samples_df(), leaderboard_df([run])          # pandas: one row per item / per run
     verdict = compare("espeak", result.run_dir)      # a saved baseline, file or run dir
     verdict.exit_code, [(r.summary, r.verdict) for r in verdict.results]
 """
@@ -13,7 +14,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -85,7 +86,8 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
     base = metric_options(protocol, device)
     unknown = set(overrides) - set(names)
     if unknown:
-        raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute ({', '.join(names)})")
+        raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute "
+                           f"({', '.join(names)})")
     metrics = []
     for name in names:
         options = {**base.get(name, {}), **overrides.get(name, {})}
@@ -117,10 +119,11 @@ def run_identity(suite, system, checkpoints, metrics, seed, protocol, device) ->
     return json.loads(json.dumps(identity))
 
 
-def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None, preset: str | None) -> Path:
+def default_run_dir(suite_name: str, system_name: str, identity: dict[str, Any], seed: int | None,
+                    preset: str | None) -> Path:
     safe_system = re.sub(r"[^A-Za-z0-9._-]+", ".", system_name)
     if seed is None:
-        run_id = "unseeded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        run_id = "unseeded-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     else:
         label = f"{preset}-seed{seed}" if preset else f"seed{seed}"
         run_id = f"{label}-{content_key(identity)[:10]}"
@@ -151,10 +154,19 @@ def evaluate(config: EvalConfig) -> RunResult:
 
 
 def load_run(run_dir: str | Path):
-    """(run.json, samples in file order, metrics.json or None) of a run directory."""
-    from evalkit.store import load_run as load
+    """A run directory as a typed evalkit.runlog.Run: provenance, samples, summaries;
+    `.samples_df()` gives one row per item (pandas)."""
+    from evalkit.runlog import load_run as load
 
     return load(run_dir)
+
+
+def leaderboard_df(runs):
+    """One row per run (pandas): identity, counts, every summary with its 95% CI. `runs`
+    are Run objects or run directories."""
+    from evalkit.runlog import leaderboard_df as frame
+
+    return frame(runs)
 
 
 def compare(baseline: str | Path | None, candidate: str | Path, policy: str | Path | None = None):

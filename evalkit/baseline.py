@@ -5,7 +5,8 @@
 
 A baseline keeps summaries, per-item paired terms and the provenance that decides
 comparability, not audio: a few hundred kB for 1,127 items, small enough to commit.
-The folder is the repository's baselines/ (or $EVALKIT_BASELINES).
+The folder is $EVALKIT_BASELINES, else the repository's baselines/ (in an installed wheel:
+its packaged copy, which gates read but `baseline save` does not write; see evalkit.packaged).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.gating.snapshot import Snapshot, snapshot_run
-from evalkit.provenance import REPO_ROOT
+from evalkit.packaged import builtin_dir, is_packaged
 from evalkit.textfile import read_text
 from evalkit.types import EvalkitError
 
@@ -26,7 +27,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 def baselines_root() -> Path:
     env = os.environ.get("EVALKIT_BASELINES")
-    return Path(env).expanduser() if env else REPO_ROOT / "baselines"
+    return Path(env).expanduser() if env else builtin_dir("baselines")
 
 
 def default_name(snap: Snapshot) -> str:
@@ -90,6 +91,9 @@ def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | Non
     if problems:
         raise EvalkitError(f"{run_dir}: not a baseline a gate can stand on (policy {rules.source}): "
                            + "; ".join(problems) + ". Bless a finished, healthy run (docs/ci.md)")
+    if root is None and is_packaged(baselines_root()):
+        raise EvalkitError(f"evalkit runs from an installed wheel, whose baselines ({baselines_root()}) are read-only: "
+                           "give the folder to save into (--dir, or EVALKIT_BASELINES)")
     path = baseline_path(snap.suite["name"], name or default_name(snap), root)
     if path.exists() and not force:
         raise EvalkitError(f"{path} exists; pass --force to replace it (the old one stays in git history)")

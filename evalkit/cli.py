@@ -14,7 +14,7 @@ import sys
 from evalkit import __version__
 from evalkit.types import EvalkitError
 
-COMMANDS = ("run", "suites", "systems", "metrics", "weights", "report", "compare", "gate", "baseline")
+COMMANDS = ("run", "suites", "systems", "metrics", "weights", "report", "compare", "gate", "baseline", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from evalkit.packaged import REPO_ROOT, checkout_root
 
 # Packages whose versions change numbers; recorded in every run.json.
 KEY_PACKAGES = (
@@ -45,8 +45,9 @@ def _git(*args: str) -> str | None:
 
 
 def git_info() -> dict[str, Any]:
-    """{"sha": ..., "dirty": bool} of the evalkit checkout (None outside a checkout)."""
-    sha = _git("rev-parse", "HEAD")
+    """{"sha": ..., "dirty": bool} of the evalkit checkout (None outside a checkout: an
+    installed wheel's folder may lie inside some other repository)."""
+    sha = _git("rev-parse", "HEAD") if checkout_root() is not None else None
     if sha is None:
         return {"sha": None, "dirty": None}
     status = _git("status", "--porcelain", "--untracked-files=no")

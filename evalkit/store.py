@@ -91,7 +91,7 @@ class RunStore:
             self._lock_file.close()
             self._lock_file = None
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -36,7 +36,8 @@ def format_summary(summary: dict[str, Any], run_dir: str | Path | None = None) -
     lines.insert(1, "  ".join("-" * w for w in widths))
     suite = summary["suite"]
     head = (f"suite {suite['name']} v{suite['version']} ({suite['content_hash'][:12]}) · system {summary['system']} · "
-            f"protocol {summary['protocol']} · {summary['n_done']}/{summary['n_items']} items, {summary['n_failed']} failed")
+            f"protocol {summary['protocol']} · {summary['n_done']}/{summary['n_items']} items, "
+            f"{summary['n_failed']} failed")
     out = [head, *lines]
     if summary.get("failures"):
         out.append("failures by stage: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary["failures"].items())))

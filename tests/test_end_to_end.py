@@ -16,7 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    res = subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=900)
     if check and res.returncode != 0:
         raise AssertionError(f"evalkit {' '.join(args)} -> {res.returncode}\n{res.stdout}\n{res.stderr}")
     return res
@@ -68,8 +69,8 @@ def test_fresh_smoke_run_passes_the_committed_gate(smoke_runs, system, tmp_path)
 
 def test_make_eval_passes_its_parameters(tmp_path, espeak):
     out = tmp_path / "make-run"
-    res = subprocess.run(["make", "-s", "eval", "SUITE=smoke", "LIMIT=2", "SEED=3", f"OUT={out}", "METRICS=rtf,duration"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    command = ["make", "-s", "eval", "SUITE=smoke", "LIMIT=2", "SEED=3", f"OUT={out}", "METRICS=rtf,duration"]
+    res = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     info = json.loads((out / "run.json").read_text())
     assert info["seed"] == 3 and info["system"]["name"] == "espeak"
@@ -80,8 +81,9 @@ def test_python_api_compare_matches_the_cli(smoke_runs):
     from evalkit.api import compare, load_run
 
     out, data = smoke_runs["espeak"]
-    info, samples, metrics = load_run(out)
-    assert len(samples) == 10 and metrics["metrics"]["wer"]["value"] == data["metrics"]["wer"]["value"]
+    run = load_run(out)
+    assert len(run.samples) == 10 and run.summaries["wer"].value == data["metrics"]["wer"]["value"]
+    assert run.system.name == "espeak" and run.complete and run.summaries["wer"].main
     assert compare(None, out).exit_code == 0  # the default baseline: baselines/smoke/espeak.json
     # against the ground-truth run, espeak's voice is a regression in speaker similarity
     against_truth = compare(smoke_runs["ground-truth"][0], out)

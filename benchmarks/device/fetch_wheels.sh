@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Collect the wheels the GPU machine lacks into .whl/ (git-ignored) for the device tool's
-# `carry`. That machine runs Python 3.12 with torch 2.11, numpy, scipy, numba, tiktoken,
-# einops, sentencepiece, huggingface_hub 1.x, tokenizers 0.23 and transformers 5.x
-# (see /work/.library/device/KINDS.md); everything else evalkit, its scorers and the
-# tortoise-tts 3.0.0 reference need is carried. Run from the repo root.
+# Collect the wheels the CUDA machine's environment lacks into .whl/ (git-ignored), to be copied
+# there beside the checkout. That environment is Python 3.12 with torch 2.11, numpy, scipy, numba,
+# tiktoken, einops, sentencepiece, huggingface_hub 1.x, tokenizers 0.23 and transformers 5.x
+# (the full list: benchmarks/device/image-packages.txt); everything else evalkit, its scorers and
+# the tortoise-tts 3.0.0 reference need is collected here. Run from the repo root, with PyPI access.
 set -euo pipefail
 out=.whl
 rm -rf "$out" && mkdir -p "$out"
@@ -40,8 +40,8 @@ for wheel in pathlib.Path(sys.argv[1]).glob("tortoise_tts-*.whl"):
             dst.writestr(item, data)
     slim.replace(wheel)
 PY
-# Every carried wheel's requirements must be carried too or already in the image: a gap found
-# here costs nothing, one found on the device costs its minutes.
+# Every collected wheel's requirements must be collected too or already installed there: a gap
+# found here costs nothing, one found on the GPU machine costs its time.
 python3 - "$out" benchmarks/device/image-packages.txt <<'PY'
 import email, pathlib, re, sys, zipfile
 def canon(name): return re.sub(r"[-_.]+", "-", name).lower()
@@ -59,6 +59,6 @@ for wheel in wheels:
         if name not in have:
             missing.add(f"{name} (for {wheel.name})")
 if missing:
-    sys.exit("carried wheels need packages neither carried nor in the image: " + ", ".join(sorted(missing)))
+    sys.exit("collected wheels need packages neither collected nor in image-packages.txt: " + ", ".join(sorted(missing)))
 PY
 du -sh "$out"

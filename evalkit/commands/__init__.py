@@ -38,21 +38,27 @@ def print_json(data: object) -> None:
 
 
 def register_listing(sub, command: str, registry_name: str, help_text: str, footer: str = "") -> None:
-    """`evalkit <command> list [--json]` over a registry in evalkit.registry."""
+    """`evalkit <command> list [--json]` over a registry in evalkit.registry: every entry with
+    its origin (built-in, or the distribution whose entry point registered it); nothing imported."""
     parser = sub.add_parser(command, help=help_text)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", parents=[output_flags()], help=f"list the built-in {command}")
+    listing = actions.add_parser("list", parents=[output_flags()],
+                                 help=f"list the {command}: built-in and registered by installed packages")
 
     def run(args) -> int:
+        import sys
+
         from evalkit import registry
 
-        described = getattr(registry, registry_name).describe()
+        reg = getattr(registry, registry_name)
+        entries = reg.entries()
+        for problem in reg.plugins().refused.values():
+            print(f"evalkit: warning: {problem}", file=sys.stderr)
         if args.json:
-            print_json(described)
+            print_json({name: {"description": e.description, "origin": e.origin, "target": e.target}
+                        for name, e in entries.items()})
             return 0
-        width = max(map(len, described))
-        for name, text in described.items():
-            print(f"{name.ljust(width)}  {text}")
+        print_table([(name, e.origin, e.description) for name, e in entries.items()])
         if footer:
             print(f"\n{footer}")
         return 0
@@ -60,10 +66,20 @@ def register_listing(sub, command: str, registry_name: str, help_text: str, foot
     listing.set_defaults(func=run)
 
 
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell (the last one left as is)."""
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([cell.ljust(w) for cell, w in zip(row, widths)] + [row[-1]]))
+
+
 def add_page_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     """--out / --bundle / --embed-mb of the commands that write an HTML page."""
     parser.add_argument("--out", help=f"HTML file to write (default: {default_out})")
-    parser.add_argument("--bundle", metavar="DIR", help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
+    parser.add_argument("--bundle", metavar="DIR",
+                        help="write DIR/index.html plus DIR/audio/ (a folder to publish as is)")
     parser.add_argument("--embed-mb", type=float, default=20.0,
                         help="audio embedded in the page, at most this many MB (default 20; 0 links every clip)")
 

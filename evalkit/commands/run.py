@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="system option (repeatable)")
     p.add_argument("--audio-dir", help="folder of <item id>.wav|.flac for --system audio-dir")
     p.add_argument("--limit", type=int, help="only the first N items")
-    p.add_argument("--seed", default="0", help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
+    p.add_argument("--seed", default="0",
+                   help="run seed (per-item seeds derive from it and the item id); 'none' for unseeded")
     p.add_argument("--out", help="run directory (default: runs/<suite>/<system>/<run_id>)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")

@@ -1,13 +1,15 @@
 """`evalkit suites list|show NAME|build NAME`."""
 from __future__ import annotations
 
-from evalkit.commands import output_flags, print_json
+from evalkit.commands import output_flags, print_json, print_table
+from evalkit.types import EvalkitError
 
 
 def register(sub) -> None:
     p = sub.add_parser("suites", help="list, inspect and build prompt suites")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", parents=[output_flags()], help="list the built-in suites")
+    listing = actions.add_parser("list", parents=[output_flags()],
+                                 help="list the suites: built-in, EVALKIT_SUITES, registered by installed packages")
     listing.set_defaults(func=list_suites)
     show = actions.add_parser("show", parents=[output_flags()], help="describe a suite: spec, hash, items")
     show.add_argument("name", help="suite name or path")
@@ -20,20 +22,37 @@ def register(sub) -> None:
 
 
 def list_suites(args) -> int:
-    from evalkit.suites import builtin_suites, find_spec
+    """Every suite a name finds: folders first (EVALKIT_SUITES, then built-in), then the suites
+    installed packages register (whose modules are imported to find their spec files)."""
+    import sys
 
+    from evalkit.packaged import builtin_dir
+    from evalkit.suites.spec import builtin_suites, plugin_suite_path, plugin_suites, spec_from_file
+
+    builtin = builtin_dir("suites")
+    sources = [(name, path, "built-in" if path.parent == builtin else f"EVALKIT_SUITES ({path.parent})")
+               for name, path in builtin_suites().items()]
+    in_folders = {name for name, _, _ in sources}
+    plugins = plugin_suites()
+    for name, entry in plugins.entries.items():
+        if name in in_folders:
+            continue  # a folder's suite of that name wins
+        try:
+            sources.append((name, plugin_suite_path(name, entry), entry.origin))
+        except EvalkitError as exc:
+            print(f"evalkit: warning: {exc}", file=sys.stderr)
+    for problem in plugins.refused.values():
+        print(f"evalkit: warning: {problem}", file=sys.stderr)
     rows = []
-    for name, path in builtin_suites().items():
-        spec = find_spec(str(path))
-        rows.append({"name": name, "version": spec.version, "loader": spec.loader,
-                     "main_metric": spec.main_metric, "description": spec.description, "path": str(path)})
+    for name, path, origin in sources:
+        spec = spec_from_file(path)
+        rows.append({"name": name, "version": spec.version, "loader": spec.loader, "main_metric": spec.main_metric,
+                     "description": spec.description, "origin": origin, "path": str(path)})
     if args.json:
         print_json(rows)
         return 0
-    width = max((len(r["name"]) for r in rows), default=4)
-    for r in rows:
-        first_sentence = r["description"].split(". ")[0].rstrip(".")
-        print(f"{r['name'].ljust(width)}  v{r['version']:<4} {first_sentence}")
+    print_table([(r["name"], f"v{r['version']}", r["origin"], r["description"].split(". ")[0].rstrip("."))
+                 for r in rows])
     return 0
 
 
@@ -69,7 +88,7 @@ def show_suite(args) -> int:
         print(f"  {item.id}: {item.text}")
     if len(suite.items) > args.items:
         print(f"  ... {len(suite.items) - args.items} more")
-    for item_id, problem in suite.problems.items():
+    for problem in suite.problems.values():
         print(f"PROBLEM {problem}")
     return 0
 

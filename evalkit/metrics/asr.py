@@ -81,7 +81,7 @@ class AsrOptions:
             raise EvalkitError(f"openai-whisper computes in float32 or float16, not {self.compute_type!r}")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "AsrOptions":
+    def from_options(cls, options: dict[str, Any]) -> AsrOptions:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in names})
 

@@ -24,10 +24,6 @@ from evalkit.types import Item, ItemError, Synthesis, merge_options
 # over items (a mean when every denominator is 1). See Metric.paired_terms.
 Terms = Mapping[Any, tuple[float, float]]
 
-# What a metric can require of an item; an item lacking one is "not applicable"
-# for that metric (reported as such, never as a failure).
-REQUIREMENTS = frozenset({"text", "prompt_audio", "reference_audio", "timings"})
-
 
 @dataclass(frozen=True)
 class ScoreInput:
@@ -94,6 +90,8 @@ class Metric(ABC):
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     higher_is_better: ClassVar[bool | None] = None
+    # Of "text", "prompt_audio", "reference_audio", "timings": an item lacking one is "not
+    # applicable" for this metric (reported as such, never as a failure).
     requires: ClassVar[frozenset[str]] = frozenset()
     # Per-item values depend only on audio + item + options (not on timings), so they
     # can be cached by content. Timing metrics set this False.

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from evalkit.audio import AudioError, load_audio_at, resample
-from evalkit.hashing import sha256_file
 from evalkit.cache import JsonCache, content_key
+from evalkit.hashing import sha256_file
 from evalkit.metrics import stats
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.torchload import load_weights_only
@@ -251,7 +251,8 @@ class SpeakerSimilarity(Metric):
     def paired_terms(self, values, failed):
         """sim_o / sim_gt are means of per-item cosines: terms (cosine, 1)."""
         return {
-            name: {k: (float(v[name]), 1.0) for k, v in values.items() if v.get(name) is not None and math.isfinite(v[name])}
+            name: {k: (float(v[name]), 1.0) for k, v in values.items()
+                   if v.get(name) is not None and math.isfinite(v[name])}
             for name in ("sim_o", "sim_gt")
             if any(v.get(name) is not None for v in values.values())
         }

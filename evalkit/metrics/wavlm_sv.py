@@ -52,7 +52,7 @@ class WavLMEcapaConfig:
     emb_dim: int
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> "WavLMEcapaConfig":
+    def from_state(cls, state: Mapping[str, Any]) -> WavLMEcapaConfig:
         w = lambda k: state[WAVLM_PREFIX + k]  # noqa: E731
         layers = {
             int(m.group(1)) for k in state if (m := re.match(re.escape(WAVLM_PREFIX) + r"encoder\.layers\.(\d+)\.", k))

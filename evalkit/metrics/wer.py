@@ -26,7 +26,6 @@ from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.metrics.normalizers import Normalizer, get_normalizer
 from evalkit.types import EvalkitError, Item, ItemError
 
-EDIT_FIELDS = ("sub", "del", "ins", "hit", "ref")
 MAIN_FIGURES = ("corpus", "macro")
 
 

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
 from evalkit.api import device_kind
+from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
 from evalkit.cache import BlobCache, JsonCache, content_key
 from evalkit.hashing import sha256_bytes
 from evalkit.metrics.base import ScoreInput
@@ -128,7 +128,8 @@ class Generator:
     def _from_cache(self, item: Item, seed, entry: dict, flac: bytes) -> Generated:
         gen = Generated(item, seed)
         gen.timing = {**entry["timing"], "from_cache": True} if entry.get("timing") else None
-        return self._stored(gen, flac, entry["audio_sha256"], {**entry.get("extras", {}), "cache_hardware": entry.get("hardware")})
+        extras = {**entry.get("extras", {}), "cache_hardware": entry.get("hardware")}
+        return self._stored(gen, flac, entry["audio_sha256"], extras)
 
     def _stored(self, gen: Generated, flac: bytes, sha: str, extras: dict) -> Generated:
         """Write audio to the run and build the metrics' input from the *stored* audio,
@@ -144,7 +145,8 @@ class Generator:
         timing = gen.timing or {}
         synthesis = Synthesis(
             audio=audio, sample_rate=rate, seconds=timing.get("seconds"), stages=timing.get("stages", {}),
-            extras={**extras, "latency_seconds": timing.get("latency_seconds"), "from_cache": timing.get("from_cache", False)},
+            extras={**extras, "latency_seconds": timing.get("latency_seconds"),
+                    "from_cache": timing.get("from_cache", False)},
         )
         gen.score_input = ScoreInput(
             item=gen.item, audio=audio, sample_rate=rate, audio_sha256=sha, synthesis=synthesis,

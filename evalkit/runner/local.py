@@ -7,7 +7,7 @@ their audio is in the generation cache, so the rerun does not synthesize them ag
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +23,7 @@ from evalkit.types import Item, ItemError
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class LocalRunner:
@@ -134,7 +134,8 @@ class LocalRunner:
     def _generate(self, generator: Generator, batch: Sequence[Item]) -> list[Generated]:
         seeds = [None if self.config.seed is None else item_seed(self.config.seed, i.id) for i in batch]
         runnable = [(i, s) for i, s in zip(batch, seeds) if i.id not in self.suite.problems]
-        results = {g.item.id: g for g in generator.run([i for i, _ in runnable], [s for _, s in runnable])} if runnable else {}
+        generated = generator.run([i for i, _ in runnable], [s for _, s in runnable]) if runnable else []
+        results = {g.item.id: g for g in generated}
         out = []
         for item, seed in zip(batch, seeds):
             if item.id in self.suite.problems:

@@ -86,7 +86,8 @@ def _apply_prompts(spec: SuiteSpec, items: list[Item], voice, voice_text) -> lis
         path = resolve_in_root(spec.root, spec.prompt_audio, str(spec.path))
         more = tuple(resolve_in_root(spec.root, p, str(spec.path)) for p in spec.extra_prompt_audio)
         return [
-            i if i.prompt_audio else replace(i, prompt_audio=path, prompt_text=spec.prompt_text, extra_prompt_audio=more)
+            i if i.prompt_audio
+            else replace(i, prompt_audio=path, prompt_text=spec.prompt_text, extra_prompt_audio=more)
             for i in items
         ]
     return items

@@ -102,7 +102,8 @@ def parse_pair_list(path: Path) -> list[Pair]:
         where = f"{path}:{lineno}"
         pair = _parse_line(line, where)
         if pair.target_id in first_line:
-            raise SuiteError(f"{where}: target {pair.target_id} is listed twice (first at {first_line[pair.target_id]})")
+            raise SuiteError(f"{where}: target {pair.target_id} is listed twice "
+                             f"(first at {first_line[pair.target_id]})")
         first_line[pair.target_id] = where
         pairs.append(pair)
     if not pairs:
@@ -119,7 +120,8 @@ def _parse_line(line: str, where: str) -> Pair:
         if not UTTERANCE_ID.match(utterance):
             raise SuiteError(f"{where}: {utterance!r} is not a LibriSpeech utterance id (speaker-chapter-number)")
     if prompt_id == target_id:
-        raise SuiteError(f"{where}: the prompt is the target itself ({target_id}); cross-sentence pairs need two utterances")
+        raise SuiteError(f"{where}: the prompt is the target itself ({target_id}); "
+                         "cross-sentence pairs need two utterances")
     if prompt_id.split("-")[0] != target_id.split("-")[0]:
         raise SuiteError(f"{where}: prompt {prompt_id} and target {target_id} are different speakers")
     if not prompt_text or not target_text:

@@ -7,7 +7,7 @@ the user's existing copy without a flag or an environment variable.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from evalkit.cache import atomic_write_bytes
@@ -21,7 +21,7 @@ def record_location(data_dir: Path, path: Path, source: str) -> Path:
     record = {
         "path": str(Path(path).expanduser().resolve()),
         "source": source,
-        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     target = data_dir / LOCATION_FILE
     atomic_write_bytes(target, (json.dumps(record, indent=2) + "\n").encode())

@@ -1,8 +1,9 @@
 """Suite specs: a declarative YAML file (name, version, main metric, item source).
 
-A suite is found by name among the built-in YAML files in the repo's `suites/`
-folder (and `EVALKIT_SUITES`, a colon-separated list of extra folders), or given as a
-path to a YAML spec or a bare JSONL items file. Items come from a manifest (inline or
+A suite is found by name among the YAML files of `EVALKIT_SUITES` (a colon-separated
+list of folders) and the built-in `suites/` folder (evalkit.packaged), then among the
+suites installed packages register (entry points, group `evalkit.suites`), or given as
+a path to a YAML spec or a bare JSONL items file. Items come from a manifest (inline or
 JSONL) or from a named loader (e.g. LibriSpeech-PC, Seed-TTS meta.lst).
 """
 from __future__ import annotations
@@ -13,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalkit.provenance import REPO_ROOT
+from evalkit.packaged import builtin_dir
 from evalkit.textfile import parse_yaml, read_text
 from evalkit.types import EvalkitError
 
-BUILTIN_DIR = REPO_ROOT / "suites"
 DEFAULT_METRICS = ("wer", "sim", "rtf", "duration")
 # A suite's name becomes a folder (runs/<suite>/, baselines/<suite>/): no separators, no "..".
 SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+ -]{0,99}")
+# Entry-point group of suites that installed packages register: `name = "pkg.module:ATTR"`, where ATTR
+# is the path of the suite's YAML spec (or JSONL items file), or a function returning it.
+SUITE_GROUP = "evalkit.suites"
 
 # Loaders for items that come from somewhere other than a manifest; each is a
 # "module:function" taking the SuiteSpec and returning list[RawItem].
@@ -59,17 +62,43 @@ class SuiteSpec:
 
 def suite_dirs() -> list[Path]:
     extra = [Path(p) for p in os.environ.get("EVALKIT_SUITES", "").split(":") if p]
-    return [*extra, BUILTIN_DIR]
+    return [*extra, builtin_dir("suites")]
 
 
 def builtin_suites() -> dict[str, Path]:
     """Suite name -> YAML path, for every suite found in suite_dirs()."""
     found: dict[str, Path] = {}
     for folder in reversed(suite_dirs()):  # earlier folders override later ones
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.yaml")):
-                found[path.stem] = path
+        found.update(_folder_suites(folder))
     return found
+
+
+def _folder_suites(folder: Path) -> dict[str, Path]:
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def plugin_suites():
+    """Suites registered by installed packages (evalkit.registry.Plugins; nothing imported).
+    A plugin cannot take a built-in suite's name."""
+    from evalkit.registry import discover
+
+    return discover(SUITE_GROUP, frozenset(_folder_suites(builtin_dir("suites"))))
+
+
+def plugin_suite_path(name: str, entry) -> Path:
+    """Import a registered suite's module and return its spec file."""
+    from evalkit.registry import import_target
+
+    value = import_target(entry.target)
+    if callable(value):
+        value = value()
+    try:
+        path = Path(os.fspath(value))
+    except TypeError:
+        raise SuiteError(f"suite {name!r} ({entry.origin}): {entry.target} is {value!r}, not a path") from None
+    if not path.is_file():
+        raise SuiteError(f"suite {name!r} ({entry.origin}): {entry.target} points at {path}, which is not a file")
+    return path
 
 
 def read_yaml(path: Path) -> Any:
@@ -168,14 +197,24 @@ def find_spec(name_or_path: str) -> SuiteSpec:
             raise SuiteError(f"{path}: is a directory, not a file")
         if not path.is_file():
             raise SuiteError(f"suite file {path} does not exist")
-        return spec_for_jsonl(path) if path.suffix == ".jsonl" else spec_from_yaml(path)
+        return spec_from_file(path)
     suites = builtin_suites()
-    if name_or_path not in suites:
-        raise SuiteError(
-            f"unknown suite {name_or_path!r} (known: {', '.join(suites) or 'none'}; "
-            "or give a path to a .yaml spec or .jsonl items file)"
-        )
-    return spec_from_yaml(suites[name_or_path])
+    if name_or_path in suites:
+        return spec_from_yaml(suites[name_or_path])
+    plugins = plugin_suites()
+    if name_or_path in plugins.entries:
+        return spec_from_file(plugin_suite_path(name_or_path, plugins.entries[name_or_path]))
+    if name_or_path in plugins.refused:
+        raise SuiteError(f"suite {name_or_path!r} cannot be used: {plugins.refused[name_or_path]}")
+    known = [*suites, *plugins.entries]
+    raise SuiteError(
+        f"unknown suite {name_or_path!r} (known: {', '.join(known) or 'none'}; "
+        "or give a path to a .yaml spec or .jsonl items file)"
+    )
+
+
+def spec_from_file(path: Path) -> SuiteSpec:
+    return spec_for_jsonl(path) if path.suffix == ".jsonl" else spec_from_yaml(path)
 
 
 def data_root() -> Path:

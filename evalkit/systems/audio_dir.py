@@ -50,7 +50,8 @@ class AudioDirSystem(System):
             path = self.find(item)
             if path is None:
                 names = ", ".join(f"{item.id}{e}" for e in EXTENSIONS)
-                out.append(ItemError("MissingAudio", f"no audio for item {item.id!r} in {self.folder} (looked for {names})", "generate"))
+                message = f"no audio for item {item.id!r} in {self.folder} (looked for {names})"
+                out.append(ItemError("MissingAudio", message, "generate"))
                 continue
             try:
                 audio, rate = load_audio(path)

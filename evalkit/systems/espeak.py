@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 from evalkit.systems.base import System
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 
 APT_HINT = "install it with `sudo apt-get install -y espeak-ng` (Debian/Ubuntu)"
 

@@ -55,19 +55,19 @@ MEL_NORMS_FILE = Path(__file__).parent / "data" / "mel_norms.pth"
 _MAX_PLAUSIBLE_AMPLITUDE = 10.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _filterbank(sample_rate: int, n_mels: int, f_max: float, mel_scale: str) -> torch.Tensor:
     """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular mel filters."""
     fb = AF.melscale_fbanks(N_FFT // 2 + 1, 0.0, f_max, n_mels, sample_rate, norm="slaney", mel_scale=mel_scale)
     return fb.T.contiguous()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _window() -> torch.Tensor:
     return torch.hann_window(N_FFT, periodic=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mel_norms() -> torch.Tensor:
     """Per-bin divisors of the AR mel (80 floats); see evalkit/tortoise/data/README.md for provenance."""
     norms = torch.load(MEL_NORMS_FILE, map_location="cpu", weights_only=True)

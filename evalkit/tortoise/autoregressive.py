@@ -31,8 +31,8 @@ re-embeds all mel tokens with positions 0..n-1) code i sits at mel position i. E
 therefore uses the position embedding one too far.
 Consequence: `TextToSpeech(kv_cache=True)` samples from a slightly different model than the one that
 was trained; cached and uncached generation disagree (`tests/tortoise/test_autoregressive.py` shows
-different greedy codes on a small random model). evalkit reproduces the uncached (trained) behaviour while still using a KV cache:
-`decode_step` embeds code i at mel position i.
+different greedy codes on a small random model). evalkit reproduces the uncached (trained) behaviour while
+still using a KV cache: `decode_step` embeds code i at mel position i.
 """
 from __future__ import annotations
 
@@ -71,11 +71,11 @@ class AutoregressiveConfig:
     mel_length_compression: int = 1024  # audio samples per code
 
     @classmethod
-    def official(cls) -> "AutoregressiveConfig":
+    def official(cls) -> AutoregressiveConfig:
         return cls()
 
     @classmethod
-    def tiny(cls) -> "AutoregressiveConfig":
+    def tiny(cls) -> AutoregressiveConfig:
         """Same structure, small enough for CPU tests (the code vocabulary is kept: it carries meaning)."""
         return cls(layers=2, model_dim=64, heads=4, max_text_tokens=40, max_mel_tokens=60)
 
@@ -134,6 +134,24 @@ class UnifiedVoice(nn.Module):
         for embedding in (self.text_embedding, self.mel_embedding):
             nn.init.normal_(embedding.weight, std=0.02)
 
+    def cast(self, dtype: torch.dtype) -> UnifiedVoice:
+        """The model in `dtype` (its KV cache follows), except the output: `final_norm` and `mel_head` stay
+        float32, so the logits that are sampled are float32 products whatever the stack's precision.
+
+        Why: tortoise's `half=True` runs under float16 autocast, which computes LayerNorm in float32 and the
+        head in float16 (10-bit mantissa). A head cast to bfloat16 (7-bit mantissa) would round each logit
+        to |logit| * 2^-8, 8x coarser than the reference, right where the next code is drawn. The float32
+        head costs one 1024 x 8194 matmul per step; docs/tortoise.md has the measured effect.
+        """
+        self.to(dtype)
+        self.final_norm.float()
+        self.mel_head.float()
+        return self
+
+    def _normalized(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`final_norm` in its own dtype (float32 after `cast`): the latents and the logits' input."""
+        return self.final_norm(hidden.to(self.final_norm.weight.dtype))
+
     # -- inputs -----------------------------------------------------------------------------------
 
     def conditioning_latent(self, mels) -> torch.Tensor:
@@ -167,7 +185,7 @@ class UnifiedVoice(nn.Module):
         prompt = self._prompt(cond_latent, text_tokens)
         code_emb = self.mel_embedding(codes) + self.mel_pos_embedding.first(codes.shape[1] + 1)[1:]
         hidden = self.gpt(torch.cat([prompt, code_emb], dim=1))
-        return self.final_norm(hidden[:, prompt.shape[1] - 1 :])
+        return self._normalized(hidden[:, prompt.shape[1] - 1 :])
 
     # -- teacher forcing --------------------------------------------------------------------------
 
@@ -190,7 +208,7 @@ class UnifiedVoice(nn.Module):
         """Run the prompt (batch 1) into `cache` slots [0, P); returns logits (1, 8194) for code 1."""
         prompt = self._prompt(cond_latent, text_tokens)
         hidden = self.gpt(prompt, cache)
-        return self.mel_head(self.final_norm(hidden[:, -1]))
+        return self.mel_head(self._normalized(hidden[:, -1]))
 
     def decode_step(self, codes, mel_position, slot, cache: KVCache) -> torch.Tensor:
         """Feed `codes` (batch,) at `mel_position` (1-element tensor), written at cache `slot`.
@@ -200,7 +218,7 @@ class UnifiedVoice(nn.Module):
         """
         x = self.mel_embedding(codes) + self.mel_pos_embedding.emb(mel_position)
         hidden = self.gpt.step(x.unsqueeze(1), cache, slot, cache.mask_through(slot))
-        return self.mel_head(self.final_norm(hidden[:, -1]))
+        return self.mel_head(self._normalized(hidden[:, -1]))
 
 
 def fix_autoregressive_output(codes: torch.Tensor, stop_token: int = 8193) -> torch.Tensor:

@@ -29,8 +29,8 @@ from evalkit.types import EvalkitError
 COMPONENT_FILES = {component: file for component, file in FILES.items() if component != "dvae"}
 VOCODER_SUBKEY = "model_g"
 
-# The transformers releases of the official checkpoint's time stored GPT-2's causal mask (`attn.bias`, a boolean lower triangle
-# of shape (1, 1, n_positions, n_positions)) and its fill value (`attn.masked_bias`, -1e4) as persistent
+# The transformers releases of the official checkpoint's time stored GPT-2's causal mask (`attn.bias`, a boolean
+# lower triangle of shape (1, 1, n_positions, n_positions)) and its fill value (`attn.masked_bias`, -1e4) as persistent
 # buffers, so the official autoregressive.pth carries both for each of its 30 layers; later releases
 # (4.31, which tortoise-tts pins, and on) no longer have them, which is why tortoise loads that file with
 # strict=False. They are constants that any GPT-2 rebuilds, nothing learned, and

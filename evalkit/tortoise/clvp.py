@@ -36,11 +36,11 @@ class CLVPConfig:
     speech_heads: int = 12
 
     @classmethod
-    def official(cls) -> "CLVPConfig":
+    def official(cls) -> CLVPConfig:
         return cls()
 
     @classmethod
-    def tiny(cls) -> "CLVPConfig":
+    def tiny(cls) -> CLVPConfig:
         return cls(dim_text=64, dim_speech=64, dim_latent=32, text_enc_depth=2, text_heads=2,
                    speech_enc_depth=2, speech_heads=2)
 

@@ -31,11 +31,11 @@ class CVVPConfig:
     mel_codes: int = 8192
 
     @classmethod
-    def official(cls) -> "CVVPConfig":
+    def official(cls) -> CVVPConfig:
         return cls()
 
     @classmethod
-    def tiny(cls) -> "CVVPConfig":
+    def tiny(cls) -> CVVPConfig:
         return cls(model_dim=64, transformer_heads=2, conditioning_enc_depth=2, speech_enc_depth=2)
 
 

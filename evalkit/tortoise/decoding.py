@@ -98,7 +98,7 @@ class SampledCodes:
     stopped: torch.Tensor  # (N,) True: ended by the stop token; False: cut at max_mel_tokens
 
     @classmethod
-    def from_codes(cls, codes: torch.Tensor, stop_token: int) -> "SampledCodes":
+    def from_codes(cls, codes: torch.Tensor, stop_token: int) -> SampledCodes:
         is_stop = codes == stop_token
         stopped = is_stop.any(dim=1)
         lengths = torch.where(stopped, is_stop.int().argmax(dim=1), codes.shape[1])

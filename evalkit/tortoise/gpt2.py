@@ -52,7 +52,7 @@ class KVCache:
     slot_ids: torch.Tensor  # arange(slots): compared with the current slot to build attention masks
 
     @classmethod
-    def allocate(cls, layers, batch, heads, slots, head_dim, dtype, device) -> "KVCache":
+    def allocate(cls, layers, batch, heads, slots, head_dim, dtype, device) -> KVCache:
         shape = (layers, batch, heads, slots, head_dim)
         return cls(
             keys=torch.zeros(shape, dtype=dtype, device=device),
@@ -68,7 +68,7 @@ class KVCache:
     def slots(self) -> int:
         return self.keys.shape[3]
 
-    def window(self, batch: int, slots: int) -> "KVCache":
+    def window(self, batch: int, slots: int) -> KVCache:
         return KVCache(self.keys[:, :batch, :, :slots], self.values[:, :batch, :, :slots], self.slot_ids[:slots])
 
     def mask_through(self, slot: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,12 @@ from evalkit.tortoise.diffusion import OFFICIAL_DIFFUSION, TINY_DIFFUSION, Diffu
 from evalkit.tortoise.dvae import OFFICIAL_DVAE, TINY_DVAE, DiscreteVAE, DvaeConfig, load_dvae_state_dict
 from evalkit.tortoise.presets import TortoiseOptions
 from evalkit.tortoise.vocoder import (
-    OFFICIAL_UNIVNET, TINY_UNIVNET, UnivNetConfig, UnivNetGenerator, convert_official_state_dict)
+    OFFICIAL_UNIVNET,
+    TINY_UNIVNET,
+    UnivNetConfig,
+    UnivNetGenerator,
+    convert_official_state_dict,
+)
 from evalkit.tortoise.weights import FILES, weight_name
 from evalkit.types import EvalkitError
 
@@ -51,7 +56,7 @@ class ModelConfigs:
     dvae: DvaeConfig
 
     @classmethod
-    def for_size(cls, size: str) -> "ModelConfigs":
+    def for_size(cls, size: str) -> ModelConfigs:
         if size == "official":
             return cls(AutoregressiveConfig.official(), CLVPConfig.official(), CVVPConfig.official(),
                        OFFICIAL_DIFFUSION, OFFICIAL_UNIVNET, OFFICIAL_DVAE)
@@ -192,7 +197,7 @@ class StageDtypes:
     diffusion: torch.dtype = torch.float32  # autocast dtype of the diffusion decoder's forward passes
 
     @classmethod
-    def for_device(cls, option: str, device: torch.device) -> "StageDtypes":
+    def for_device(cls, option: str, device: torch.device) -> StageDtypes:
         """"auto": float32 on CPU; on CUDA bfloat16 for the two models whose speed matters.
 
         The AR model: the sampler's decode steps are memory-bound, and bfloat16 keeps float32's exponent
@@ -229,13 +234,16 @@ class TortoiseModels:
 
     @classmethod
     def load(cls, configs: ModelConfigs, weights: Mapping[str, ComponentWeights], device: str | torch.device,
-             dtypes: StageDtypes) -> "TortoiseModels":
+             dtypes: StageDtypes) -> TortoiseModels:
         device = torch.device(device)
         modules = {}
         for component, source in weights.items():
-            # The AR model is cast (its KV cache takes its dtype); the diffusion decoder runs under autocast.
-            dtype = dtypes.autoregressive if component == "autoregressive" else torch.float32
-            modules[component] = build_module(component, configs, source).to(device=device, dtype=dtype)
+            # The AR model is cast (its KV cache takes its dtype; its output head stays float32, see
+            # `UnifiedVoice.cast`); the diffusion decoder runs under autocast.
+            module = build_module(component, configs, source).to(device=device, dtype=torch.float32)
+            if component == "autoregressive":
+                module = module.cast(dtypes.autoregressive)
+            modules[component] = module
         missing = {"autoregressive", "clvp", "diffusion", "vocoder"} - modules.keys()
         if missing:
             raise EvalkitError(f"TorToiSe needs weights for {sorted(missing)}")

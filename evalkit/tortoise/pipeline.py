@@ -110,6 +110,9 @@ class TortoisePipeline:
     def __init__(self, models: TortoiseModels, *, cuda_graph: bool = True):
         self.models = models
         self.device = models.device
+        # One switch for both stages that capture graphs (AR decode steps, the diffusion forward); on a CPU
+        # neither captures, whatever it says.
+        self.cuda_graph = cuda_graph
         self.sampler = CodeSampler(models.autoregressive, cuda_graph=cuda_graph and self.device.type == "cuda")
 
     @torch.inference_mode()
@@ -136,7 +139,7 @@ class TortoisePipeline:
             latents = self.models.autoregressive.latents(voice.ar_latent, tokens[None], codes[None])[0, :kept]
         with clock.stage("diffusion"):
             [mel] = sample_mels(self.models.diffusion, [latents.float()], voice.diffusion_latent, [generator],
-                                _diffusion_options(options, self.models.dtypes.diffusion))
+                                _diffusion_options(options, self.models.dtypes.diffusion, self.cuda_graph))
         with clock.stage("vocoder"):
             audio = self.models.vocoder.inference(mel[None], generator=generator)[0, 0].float().cpu()
         extras = self._extras(options, sampled, ranking, kept, seed, len(clips))
@@ -230,6 +233,7 @@ def _sampling_options(options: TortoiseOptions) -> SamplingOptions:
     )
 
 
-def _diffusion_options(options: TortoiseOptions, dtype: torch.dtype) -> SamplerOptions:
+def _diffusion_options(options: TortoiseOptions, dtype: torch.dtype, cuda_graph: bool) -> SamplerOptions:
     return SamplerOptions(steps=options.diffusion_iterations, cond_free=options.cond_free,
-                          cond_free_k=options.cond_free_k, temperature=options.diffusion_temperature, dtype=dtype)
+                          cond_free_k=options.cond_free_k, temperature=options.diffusion_temperature, dtype=dtype,
+                          cuda_graph=cuda_graph)

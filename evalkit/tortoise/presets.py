@@ -69,7 +69,7 @@ class TortoiseOptions:
     # Execution: "auto" = float32 on CPU; on CUDA bfloat16 for the AR model and the diffusion decoder
     # (CLVP, CVVP and the vocoder always run in float32). See docs/tortoise.md for why per stage.
     dtype: str = "auto"
-    cuda_graph: bool = True  # capture AR decode steps in CUDA graphs (CUDA only)
+    cuda_graph: bool = True  # CUDA graphs for AR decode steps and the diffusion forward (CUDA only)
     max_batch: int | None = None  # AR candidates per forward; None = all candidates of an item at once
     # Models.
     size: str = "official"  # "tiny": small random-weight configs of the same classes (tests, CPU)

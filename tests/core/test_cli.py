@@ -10,7 +10,8 @@ from core_helpers import REPO_ROOT, evalkit_cli
 
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys; from evalkit.cli import build_parser; build_parser().format_help(); "
-            "heavy = [m for m in ('torch', 'numpy', 'whisper', 'speechbrain', 'matplotlib', 'jinja2') if m in sys.modules]; "
+            "heavy = [m for m in ('torch', 'numpy', 'whisper', 'speechbrain', 'matplotlib', 'jinja2') "
+            "if m in sys.modules]; "
             "print(heavy)")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
@@ -30,7 +31,8 @@ def test_list_commands_json():
 
 def test_run_json_output_and_exit_codes(tmp_path, espeak):
     out = tmp_path / "r"
-    res = evalkit_cli("run", "--suite", "smoke", "--metrics", "rtf,duration", "--limit", "2", "--out", str(out), "--json")
+    res = evalkit_cli("run", "--suite", "smoke", "--metrics", "rtf,duration", "--limit", "2", "--out", str(out),
+                      "--json")
     data = json.loads(res.stdout)
     assert data["run_dir"] == str(out) and data["n_done"] == 2 and "rtf" in data["metrics"]
     plain = evalkit_cli("run", "--suite", "smoke", "--metrics", "rtf,duration", "--limit", "2", "--out", str(out), "-q")

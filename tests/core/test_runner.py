@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from core_helpers import REPO_ROOT, calls, write_suite
+
 from evalkit.api import EvalConfig, evaluate
 from evalkit.store import read_samples
 from evalkit.systems.base import item_seed

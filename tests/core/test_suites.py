@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from core_helpers import write_suite
+
 from evalkit.suites import SuiteError, load_suite
 
 SMOKE_AUDIO = "../smoke/audio"

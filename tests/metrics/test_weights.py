@@ -4,6 +4,7 @@ trust-on-first-use records, offline fail-fast, resumable downloads, and the CLI.
 import argparse
 import hashlib
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -277,3 +278,145 @@ print(weights.resolve("test/concurrent").sha256)
     assert outputs == [PAYLOAD_SHA] * 3
     assert [r for r in RangeHandler.requests if r[0] == "/model.bin"] == [("/model.bin", None)]  # downloaded once
     assert weights.resolve(s.name).sha256 == PAYLOAD_SHA
+
+
+# ---------------------------------------------------------------- hub-hosted weights (huggingface_hub)
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class HubHandler(http.server.BaseHTTPRequestHandler):
+    """The hub's resolve endpoint, as hf_hub_download uses it: HEAD for the commit, ETag and
+    size, then GET for the bytes, at /<repo>/resolve/<revision>/<path>."""
+
+    files: dict = {}  # "<repo>/<path>" -> bytes
+    requests: list = []
+
+    def _file(self):
+        repo_path, sep, rest = self.path.partition("/resolve/")
+        revision, _, path = rest.partition("/")
+        return HubHandler.files.get(f"{repo_path.strip('/')}/{path}") if sep else None
+
+    def _headers(self, body: bytes) -> None:
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+
+    def do_HEAD(self):
+        HubHandler.requests.append(("HEAD", self.path))
+        body = self._file()
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self._headers(body)
+
+    def do_GET(self):
+        HubHandler.requests.append(("GET", self.path))
+        body = self._file()
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self._headers(body)
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A local stand-in for the hub (HF_ENDPOINT), with its own hub cache and weights root."""
+    HubHandler.files, HubHandler.requests = {}, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {"endpoint": f"http://127.0.0.1:{httpd.server_address[1]}", "cache": tmp_path / "hf-cache",
+           "weights": tmp_path / "weights"}
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def resolve_from_hub(hub, sha: str | None, offline: bool = False) -> dict:
+    """Resolve a hub-hosted spec in a fresh process configured as a user would configure
+    huggingface_hub (HF_ENDPOINT, HF_HUB_CACHE, HF_HUB_OFFLINE); returns what happened."""
+    code = f"""
+import json, warnings
+from evalkit import weights
+from evalkit.weights import HubSource, WeightFile, WeightSpec
+weights.register(WeightSpec(name="acme/tts", description="a hub-hosted test model",
+    files=(WeightFile("model.bin", {sha!r}),), source=HubSource("acme/tts", "v1.0"), entry="model.bin"))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        r = weights.resolve("acme/tts")
+        out = {{"path": str(r.path), "target": str(r.path.resolve()), "sha256": r.sha256, "source": r.source}}
+    except weights.WeightsError as exc:
+        out = {{"error": type(exc).__name__, "message": str(exc)}}
+out["warnings"] = [str(w.message) for w in caught]
+print(json.dumps(out))
+"""
+    offline_switches = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "EVALKIT_OFFLINE")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in offline_switches}
+    env.update(HF_ENDPOINT=hub["endpoint"], HF_HUB_CACHE=str(hub["cache"]), EVALKIT_WEIGHTS=str(hub["weights"]),
+               HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    res = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_hub_weights_come_through_the_hub_cache_at_the_pinned_revision(hub):
+    HubHandler.files["acme/tts/model.bin"] = PAYLOAD
+    got = resolve_from_hub(hub, PAYLOAD_SHA)
+    assert got.get("error") is None, got
+    assert got["sha256"] == PAYLOAD_SHA and got["source"] == "hf:acme/tts@v1.0"
+    assert got["path"] == str(hub["weights"] / "acme/tts" / "model.bin")  # evalkit's folder links into ...
+    blobs = hub["cache"] / "models--acme--tts" / "blobs"  # ... the hub's own cache layout
+    assert Path(got["target"]).parent == blobs and Path(got["target"]).read_bytes() == PAYLOAD
+    assert (hub["cache"] / "models--acme--tts" / "snapshots" / COMMIT / "model.bin").is_file()
+    assert ("GET", "/acme/tts/resolve/v1.0/model.bin") in HubHandler.requests  # the pinned revision
+
+    # Offline, with evalkit's folder gone: the hub's cache still serves it, and nothing is requested.
+    import shutil
+
+    shutil.rmtree(hub["weights"])
+    HubHandler.requests = []
+    again = resolve_from_hub(hub, PAYLOAD_SHA, offline=True)
+    assert again.get("error") is None and again["sha256"] == PAYLOAD_SHA, again
+    assert HubHandler.requests == []
+
+
+def test_hub_file_with_the_wrong_checksum_is_refused(hub):
+    HubHandler.files["acme/tts/model.bin"] = PAYLOAD[:-1] + b"x"  # the hub serves other bytes
+    got = resolve_from_hub(hub, PAYLOAD_SHA)
+    assert got["error"] == "ChecksumMismatch" and "refused" in got["message"] and PAYLOAD_SHA in got["message"]
+    assert not (hub["weights"] / "acme/tts").exists()  # nothing published
+
+
+def test_unpinned_hub_file_is_recorded_then_verified(hub):
+    HubHandler.files["acme/tts/model.bin"] = PAYLOAD
+    got = resolve_from_hub(hub, None)
+    assert got["sha256"] == PAYLOAD_SHA and any("no pinned sha256" in w for w in got["warnings"])
+    lock = weights.read_lock(hub["weights"] / "acme/tts")
+    assert lock == {"name": "acme/tts", "source": "hf:acme/tts@v1.0", "files": {"model.bin": PAYLOAD_SHA}}
+
+
+def test_hub_weights_offline_and_not_cached_fail_fast(hub):
+    HubHandler.files["acme/tts/model.bin"] = PAYLOAD
+    start = time.monotonic()
+    got = resolve_from_hub(hub, PAYLOAD_SHA, offline=True)
+    assert got["error"] == "WeightsError" and "evalkit weights fetch acme/tts" in got["message"]
+    assert HubHandler.requests == [] and time.monotonic() - start < 30
+
+
+def test_file_missing_on_the_hub_is_a_clear_error(hub):
+    # (An unreachable hub is not tested: huggingface_hub retries for ~23 s before it gives up.)
+    got = resolve_from_hub(hub, PAYLOAD_SHA)
+    assert got["error"] == "WeightsError"
+    assert "cannot download acme/tts/model.bin from hf:acme/tts@v1.0" in got["message"]
+    assert "404" in got["message"] and ("HEAD", "/acme/tts/resolve/v1.0/model.bin") in HubHandler.requests

@@ -16,8 +16,9 @@ HOSTILE_ID = "hostile-1"
 # Loads every <audio> element's metadata and reports whether the browser could decode
 # it: canPlayType for its type, loadedmetadata fired, and a finite duration.
 AUDIO_CHECK = """async () => {
+  const types = {flac: "audio/flac", wav: "audio/wav", mp3: "audio/mpeg", ogg: "audio/ogg"};
   const mimeOf = (src) => src.startsWith("data:") ? src.slice(5, src.indexOf(";"))
-      : ({flac: "audio/flac", wav: "audio/wav", mp3: "audio/mpeg", ogg: "audio/ogg"})[src.split(".").pop().toLowerCase()];
+      : types[src.split(".").pop().toLowerCase()];
   const audios = Array.from(document.querySelectorAll("audio"));
   return Promise.all(audios.map((a) => new Promise((resolve) => {
     const src = a.getAttribute("src");
@@ -47,7 +48,8 @@ def check_audio_elements(page) -> list[dict]:
 def audio_sources(html_path: Path) -> dict[str, str]:
     """The page's clip key -> source map (from its data block)."""
     html = html_path.read_text(encoding="utf-8")
-    start = html.index('<script type="application/json" id="audio-sources">') + len('<script type="application/json" id="audio-sources">')
+    tag = '<script type="application/json" id="audio-sources">'
+    start = html.index(tag) + len(tag)
     return json.loads(html[start: html.index("</script>", start)])
 
 

@@ -117,7 +117,8 @@ def test_compare_page_shows_regressed_items_side_by_side(report_runs, tmp_path, 
     # smoke items, and improves the hostile one (espeak reads its markup aloud, so its
     # clip was far longer than its ground truth).
     rows = page.locator("#regressed table.items tbody tr")
-    assert sorted(rows.locator("td:first-child .mono").all_inner_texts()) == ["smoke-01", "smoke-02", "smoke-03", "smoke-04"]
+    ids = sorted(rows.locator("td:first-child .mono").all_inner_texts())
+    assert ids == ["smoke-01", "smoke-02", "smoke-03", "smoke-04"]
     for i in range(rows.count()):
         captions = rows.nth(i).locator("figcaption").all_inner_texts()
         assert captions[:2] == ["A generated", "B generated"]

@@ -132,14 +132,14 @@ def test_evalkit_offline_forbids_the_network(file_server, tmp_path, monkeypatch)
     assert file_server.requests == []
 
 
-def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] = {}) -> "os.PathLike":
+def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] | None = None) -> os.PathLike:
     path = tmp_path / "archive.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = tarfile.TarInfo(name)
             info.type = tarfile.SYMTYPE
             info.linkname = target

@@ -12,9 +12,9 @@ import soundfile as sf
 from suites_helpers import sha256, write_librispeech_tree
 
 from evalkit.cli import main as cli_main
+from evalkit.download import Remote, verify
 from evalkit.suites import SuiteError, find_spec, load_suite
 from evalkit.suites import librispeech as ls
-from evalkit.download import Remote, verify
 from evalkit.suites.manifest import build_items
 
 # (prompt id, prompt s, prompt text, target id, target s, target text): two speakers.
@@ -139,7 +139,8 @@ def test_a_missing_utterance_fails_only_its_item(tmp_path):
 
 
 def test_loading_before_building_says_how_to_build(tmp_path, shared_list):
-    with pytest.raises(SuiteError, match=r"pair list .* is missing\. Run `evalkit suites build librispeech`.*--root DIR"):
+    message = r"pair list .* is missing\. Run `evalkit suites build librispeech`.*--root DIR"
+    with pytest.raises(SuiteError, match=message):
         load_suite("librispeech")
     data = tmp_path / "data" / "librispeech"
     data.mkdir(parents=True)

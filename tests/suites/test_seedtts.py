@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from suites_helpers import write_audio
 
-from evalkit.suites import SuiteError, find_spec, load_suite
-from evalkit.suites import seedtts
+from evalkit.suites import SuiteError, find_spec, load_suite, seedtts
 
 # Four-column lines as en/meta.lst ships them; the second has no ground truth in wavs/.
 META_LINES = [
-    "cv_en_100-cv_en_101|We asked over twenty different people.|prompt-wavs/cv_en_100.wav|Get the fund to the bank early.",
+    "cv_en_100-cv_en_101|We asked over twenty different people.|prompt-wavs/cv_en_100.wav|"
+    "Get the fund to the bank early.",
     "cv_en_200-cv_en_201|The river was high that spring.|prompt-wavs/cv_en_200.wav|Nobody answered the second letter.",
 ]
 
@@ -61,7 +61,8 @@ def test_the_data_folder_is_searched_when_nothing_is_set(tmp_path):
 
 
 def test_a_missing_set_says_where_to_get_it_and_how_to_point_at_it(tmp_path, monkeypatch):
-    with pytest.raises(SuiteError, match=rf"no Seed-TTS-eval en/meta.lst found at .*data/seedtts.*{seedtts.TESTSET_URL}.*EVALKIT_SEEDTTS="):
+    message = rf"no Seed-TTS-eval en/meta.lst found at .*data/seedtts.*{seedtts.TESTSET_URL}.*EVALKIT_SEEDTTS="
+    with pytest.raises(SuiteError, match=message):
         load_suite("seedtts-en")
     monkeypatch.setenv("EVALKIT_SEEDTTS", str(tmp_path / "nowhere"))
     with pytest.raises(SuiteError, match=r"found at .*nowhere \(EVALKIT_SEEDTTS="):

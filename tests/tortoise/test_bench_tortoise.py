@@ -47,11 +47,18 @@ def test_presets_are_timed_for_a_fixed_number_of_codes(bench, capsys):
     assert results["reference_measured"]["label"].startswith("reference measured 2026-11-28")
 
 
-def test_reference_runs_in_the_same_process(bench, reference, capsys):
+def test_reference_runs_in_the_same_process(bench, reference, capsys, tmp_path):
+    out = tmp_path / "bench.json"
     with threadpool_limits(1):  # tortoise's STFT pseudo-inverse: see test_pipeline.py
-        results = bench.main([*TINY_ARGS, "--presets", "ultra_fast", "--reference"])
-    same_run = results["reference_same_run"]
+        results = bench.main([*TINY_ARGS, "--presets", "ultra_fast", "--reference", "ultra_fast,fast",
+                              "--json-out", str(out)])
+    assert set(results["reference_same_run"]) == {"ultra_fast", "fast"}
+    same_run = results["reference_same_run"]["ultra_fast"]
     assert same_run["preset"] == "ultra_fast" and same_run["audio_s"] == results["presets"]["ultra_fast"]["audio_s"]
     assert {"ar_sampling_s", "diffusion_s", "wall_s"} <= set(same_run)
-    assert set(results["same_run_ratios"]) >= {"wall_s", "ar_sampling_s", "diffusion_s"}
+    assert results["reference_same_run"]["fast"]["preset"] == "fast"
+    # ratios only where both sides ran the preset in this process
+    assert set(results["same_run_ratios"]) == {"ultra_fast"}
+    assert set(results["same_run_ratios"]["ultra_fast"]) >= {"wall_s", "ar_sampling_s", "diffusion_s"}
     assert "this process" in capsys.readouterr().out
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))

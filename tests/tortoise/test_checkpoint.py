@@ -5,8 +5,8 @@ import pickle
 import pytest
 import torch
 
-from evalkit.tortoise.autoregressive import AutoregressiveConfig, UnifiedVoice
 from evalkit.hashing import sha256_file
+from evalkit.tortoise.autoregressive import AutoregressiveConfig, UnifiedVoice
 from evalkit.tortoise.checkpoint import CheckpointError, load_weights, read_state_dict
 from evalkit.tortoise.clvp import CLVP, CLVPConfig
 

@@ -7,12 +7,15 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("tortoise")
 
-from evalkit.tortoise.audio import (  # noqa: E402
-    denormalize_tacotron_mel, diffusion_output_frames, normalize_tacotron_mel)
+from evalkit.tortoise.audio import denormalize_tacotron_mel, diffusion_output_frames, normalize_tacotron_mel  # noqa: E402
 from evalkit.tortoise.diffusion import (  # noqa: E402
-    OFFICIAL_DIFFUSION, TINY_DIFFUSION, DiffusionTts, FrameMask, relative_position_buckets)
-from evalkit.tortoise.sampler import (  # noqa: E402
-    SamplerOptions, SpacedSchedule, sample_mels, space_timesteps)
+    OFFICIAL_DIFFUSION,
+    TINY_DIFFUSION,
+    DiffusionTts,
+    FrameMask,
+    relative_position_buckets,
+)
+from evalkit.tortoise.sampler import SamplerOptions, SpacedSchedule, sample_mels, space_timesteps  # noqa: E402
 
 LATENT_FRAMES = 20
 FRAMES = diffusion_output_frames(LATENT_FRAMES)

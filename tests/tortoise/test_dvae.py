@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from evalkit.tortoise.dvae import (
-    OFFICIAL_DVAE, TINY_DVAE, DiscreteVAE, expected_checkpoint_shapes, load_dvae_state_dict)
+    OFFICIAL_DVAE,
+    TINY_DVAE,
+    DiscreteVAE,
+    expected_checkpoint_shapes,
+    load_dvae_state_dict,
+)
 
 
 def _random_checkpoint(config, seed=0):

@@ -265,14 +265,18 @@ def test_bfloat16_pipeline_on_cpu(clip):
                                                              StageDtypes.for_device(dtype, torch.device("cpu"))))
                  for dtype in ("float32", "bfloat16")}
     reduced = pipelines["bfloat16"]
-    assert reduced.models.autoregressive.mel_head.weight.dtype == torch.bfloat16
+    ar = reduced.models.autoregressive
+    assert ar.gpt.h[0].attn.c_attn.weight.dtype == torch.bfloat16 and ar.mel_embedding.weight.dtype == torch.bfloat16
+    # The sampled logits are float32 products (the reference's fp16 autocast is finer than a bf16 head).
+    assert ar.mel_head.weight.dtype == torch.float32 and ar.final_norm.weight.dtype == torch.float32
     first, again = (reduced.synthesize(TEXT, [clip], options, 3) for _ in range(2))
     assert torch.equal(first.audio, again.audio) and first.extras == again.extras
     assert torch.isfinite(first.audio).all() and first.audio.abs().max() <= 1 and first.audio.dtype == torch.float32
     assert first.extras["dtype"]["autoregressive"] == "bfloat16" and first.extras["dtype"]["vocoder"] == "float32"
     assert len(first.extras["cvvp_scores"]) == 4
     # Same codes through both models: the bfloat16 latents the diffusion decoder reads stay near float32's.
-    codes = torch.randint(0, CONFIGS.autoregressive.start_mel_token, (1, 20), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, CONFIGS.autoregressive.start_mel_token, (1, 20), generator=generator)
     tokens = torch.arange(5, 25)[None]
     latents = {}
     for dtype, pipeline in pipelines.items():

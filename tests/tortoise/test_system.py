@@ -316,6 +316,42 @@ def test_command_line_options_reach_the_system(tmp_path, monkeypatch, capsys):
     assert "unknown tortoise preset 'turbo'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cuda_graph", [True, False])
+def test_cuda_graph_option_reaches_both_stages(cuda_graph, monkeypatch):
+    """`--option cuda_graph=false` once left the diffusion sampler on graphs (its own default): the one option
+    now decides for the AR sampler and the diffusion forward alike."""
+    import evalkit.tortoise.pipeline as pipeline_module
+
+    seen = []
+    real = pipeline_module.sample_mels
+
+    def spy(*args, **kwargs):
+        seen.append(args[4] if len(args) > 4 else kwargs["options"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "sample_mels", spy)
+    tortoise = TortoiseSystem(**TINY, cuda_graph=cuda_graph)
+    tortoise.setup("cpu")
+    tortoise.synthesize([Item("x", "Hello.", prompt_audio=_prompt())], [1])
+    assert [options.cuda_graph for options in seen] == [cuda_graph]
+    assert tortoise._pipeline.cuda_graph is cuda_graph
+
+
+@pytest.mark.gpu
+def test_cuda_graph_false_captures_no_graph_on_cuda(monkeypatch):
+    import evalkit.tortoise.sampler as sampler_module
+
+    def no_capture(*args, **kwargs):
+        raise AssertionError("a CUDA graph was captured although cuda_graph=false")
+
+    monkeypatch.setattr(sampler_module, "_capture", no_capture)
+    monkeypatch.setattr(torch.cuda, "graph", no_capture)
+    tortoise = TortoiseSystem(**TINY, cuda_graph=False)
+    tortoise.setup("cuda")
+    [result] = tortoise.synthesize([Item("x", "Hello.", prompt_audio=_prompt())], [1])
+    assert isinstance(result, Synthesis) and not tortoise._pipeline.sampler._graphs
+
+
 def _prompt():
     from evalkit.provenance import REPO_ROOT
 

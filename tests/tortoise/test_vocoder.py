@@ -9,8 +9,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("tortoise")
 
 from evalkit.tortoise.vocoder import (  # noqa: E402
-    OFFICIAL_UNIVNET, PAD_FRAMES, TINY_UNIVNET, UnivNetGenerator, convert_official_state_dict,
-    location_variable_conv)
+    OFFICIAL_UNIVNET,
+    PAD_FRAMES,
+    TINY_UNIVNET,
+    UnivNetGenerator,
+    convert_official_state_dict,
+    location_variable_conv,
+)
 
 
 def _reference(config, seed=0):
