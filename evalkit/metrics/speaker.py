@@ -58,7 +58,6 @@ class EcapaEmbedder:
     """spkrec-ecapa-voxceleb's embedding pipeline, built from code (no hyperparams eval)."""
 
     def __init__(self, checkpoint: str, device: str) -> None:
-        import torch
         from speechbrain.lobes.features import Fbank
         from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
         from speechbrain.processing.features import InputNormalization

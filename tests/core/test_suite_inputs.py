@@ -5,8 +5,8 @@ import json
 import time
 
 import pytest
-
 from core_helpers import write_suite
+
 from evalkit.suites import SuiteError, load_suite
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import soundfile as sf
-
 from report_helpers import audio_sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +75,15 @@ def changed(path: Path):
     return lambda: not path.exists() or (path.stat().st_ino, path.stat().st_size) != (stat.st_ino, stat.st_size)
 
 
+def more_clips(folder: Path):
+    """A predicate: a clip more than now has landed in `folder` (temporaries not counted)."""
+    def count() -> int:
+        return sum(not p.name.startswith(".") for p in folder.iterdir())
+
+    now = count()
+    return lambda: count() > now
+
+
 def test_report_page_and_bundle_are_old_or_new_after_any_kill(report_runs, tmp_path):
     out = tmp_path / "out"
     page, bundle = out / "report.html", out / "bundle"
@@ -89,9 +97,7 @@ def test_report_page_and_bundle_are_old_or_new_after_any_kill(report_runs, tmp_p
         # half-way), the moment new clips appear in the bundle, and at set times.
         triggers = [("page changes", changed(written))]
         if written.parent == bundle:
-            clips = lambda: len([p for p in (bundle / "audio").iterdir() if not p.name.startswith(".")])  # noqa: E731
-            n_clips = clips()
-            triggers.append(("clips appear", lambda: clips() > n_clips))
+            triggers.append(("clips appear", more_clips(bundle / "audio")))
         for when in [*triggers, *KILL_POINTS]:
             before = written.read_bytes()
             if isinstance(when, tuple):
