@@ -83,7 +83,7 @@ def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | Non
     limit, every required metric scored on at least min_items items (the same rule a
     gate applies to both runs; `policy` defaults to the suite's policy.yaml)."""
     from evalkit.cache import atomic_write_bytes
-    from evalkit.gating.decision import required_metrics, standing_problems
+    from evalkit.gating.standing import required_metrics, standing_problems
 
     snap = snapshot_run(run_dir)
     rules = load_suite_policy(policy, snap.suite["name"], root)

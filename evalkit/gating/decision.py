@@ -11,7 +11,7 @@ a run nobody can stand on, says nothing about the checkpoint:
     differ, or a required metric is absent from the baseline;
   - incomplete: either run is unfinished, has a failure rate above the policy's limit,
     or scored a required metric on fewer than the policy's min_items items (the
-    standing rule, `standing_problems`, which `baseline save` applies too); the
+    standing rule, evalkit.gating.standing, which `baseline save` applies too); the
     candidate lacks baseline items or a required metric.
 Then every summary both runs have is compared (paired bootstrap over shared items)
 and judged against its direction (metrics.json higher_is_better) and tolerance.
@@ -30,6 +30,7 @@ from typing import Any
 from evalkit.gating.paired import PairedDelta, paired_delta
 from evalkit.gating.policy import Policy
 from evalkit.gating.snapshot import Snapshot
+from evalkit.gating.standing import judgeable_items, required_metrics, standing_problems
 
 PASS, IMPROVED, REGRESSION, NOT_COMPARABLE, SKIPPED = "pass", "improved", "regression", "not comparable", "skipped"
 INCOMPLETE = "incomplete"
@@ -154,8 +155,8 @@ def run_checks(base: Snapshot, cand: Snapshot, policy: Policy) -> Iterator[Probl
             diffs = provenance_differences(base.metrics[name], cand.metrics[name])
             if diffs:
                 yield Problem(NOT_COMPARABLE, f"metric {name!r} is computed differently: {'; '.join(diffs)}")
+    present = [name for name in required if name in base.metrics]  # an absent one is said above
     for role, snap in (("baseline", base), ("candidate", cand)):
-        present = [name for name in required if name in base.metrics]
         for message in standing_problems(snap, policy, present):
             yield Problem(INCOMPLETE, f"{role}: {message}")
     present = set(cand.item_ids)
@@ -163,67 +164,6 @@ def run_checks(base: Snapshot, cand: Snapshot, policy: Policy) -> Iterator[Probl
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         yield Problem(INCOMPLETE, f"candidate lacks {len(missing)} baseline item(s): {shown}")
-
-
-def standing_problems(snap: Snapshot, policy: Policy, required: Iterable[str]) -> Iterator[str]:
-    """Why a gate cannot stand on this run (as baseline or as candidate): it is
-    unfinished, too many of its items failed, or it scored a required metric on too few
-    items for a paired interval to mean anything (policy.min_items)."""
-    if not snap.counts.get("complete"):
-        yield f"unfinished run: {snap.counts.get('n_done')} of {snap.counts.get('n_items')} items"
-    rate, where = failure_rate(snap)
-    if rate > policy.max_failure_rate:
-        yield f"failure rate {rate:.1%} ({where}) exceeds the policy's {policy.max_failure_rate:.1%}"
-    for name in required:
-        if name not in snap.metrics:
-            yield f"required metric {name!r} is absent"
-            continue
-        scored = judgeable_items(snap, name, policy)
-        if scored < policy.min_items:
-            yield (f"required metric {name!r} scored on {scored} item(s), fewer than a gate needs "
-                   f"(min_items {policy.min_items})")
-
-
-def judgeable_items(snap: Snapshot, metric: str, policy: Policy) -> int:
-    """The most items any gated, paired summary of `metric` was scored on in this run
-    (failed items excluded: a summary that counts failures as errors has terms for
-    them, but they say nothing about the metric)."""
-    counts = [s.get("n") or 0 for name, s in snap.summaries.items()
-              if s.get("metric", name) == metric and name in snap.terms and _gated(name, s, policy)]
-    return max(counts, default=0)
-
-
-def _gated(name: str, summary: Mapping[str, Any], policy: Policy) -> bool:
-    return summary.get("higher_is_better") is not None and policy.tolerance_for(name).gate
-
-
-def required_metrics(base: Snapshot, policy: Policy, cand: Snapshot | None = None) -> tuple[str, ...]:
-    """The policy's `required` list; by default every metric of the baseline that
-    applied to some item (scored or failed) and has a gated, paired summary. Timing
-    metrics are left out of the default when the two runs were made on different
-    machines: they are not compared then (docs/ci.md), and the rest of the gate decides."""
-    if policy.required is not None:
-        return policy.required
-    out = []
-    for metric in base.metrics:
-        summaries = [(n, s) for n, s in base.summaries.items() if s.get("metric", n) == metric]
-        applied = any((s.get("n") or 0) + (s.get("n_failed") or 0) for _, s in summaries)
-        gated = any(n in base.terms and _gated(n, s, policy) for n, s in summaries)
-        elsewhere = cand is not None and metric in base.hardware_bound and base.machine != cand.machine
-        if applied and gated and not elsewhere:
-            out.append(metric)
-    return tuple(out)
-
-
-def failure_rate(snap: Snapshot) -> tuple[float, str]:
-    """The worst of: items whose generation failed, and each summary's failed share."""
-    n_items = snap.counts.get("n_items") or 0
-    worst = (snap.counts.get("n_failed", 0) / n_items if n_items else 0.0, "generation")
-    for name, s in snap.summaries.items():
-        scored = (s.get("n") or 0) + (s.get("n_failed") or 0)
-        if scored and s.get("n_failed", 0) / scored > worst[0]:
-            worst = (s["n_failed"] / scored, name)
-    return worst
 
 
 def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -> SummaryResult:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.baseline import list_baselines, load_baseline, load_suite_policy, policy_path
-from evalkit.gating.decision import required_metrics, standing_problems
 from evalkit.gating.policy import load_policy
+from evalkit.gating.standing import required_metrics, standing_problems
 from evalkit.suites import builtin_suites, load_suite
 
 REPO_BASELINES = Path(__file__).resolve().parents[2] / "baselines"
