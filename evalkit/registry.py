@@ -156,6 +156,10 @@ METRICS: Registry = Registry(
         "clvp": Entry("evalkit.tortoise.clvp_metric:ClvpAgreement", "TorToiSe CLVP text-speech agreement"),
         "stops": Entry("evalkit.metrics.stops:DecodingStops",
                        "AR decoding ends: length-limit cuts, speech lost to silence cuts"),
+        "utmos": Entry("evalkit.metrics.utmos:Utmos",
+                       "quality: UTMOS22 strong MOS prediction (wav2vec 2.0 + BLSTM), MOS 1-5"),
+        "dnsmos": Entry("evalkit.metrics.dnsmos:Dnsmos",
+                        "quality: DNSMOS P.835 SIG/BAK/OVRL and P.808 (Microsoft, ONNX), MOS 1-5"),
     },
     group="evalkit.metrics",
 )

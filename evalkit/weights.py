@@ -49,7 +49,7 @@ from evalkit.types import EvalkitError
 LOCK_NAME = "evalkit-lock.json"
 # Modules whose import registers more specs (torch-free by contract). A module that is
 # not installed is skipped, so the list may name optional components.
-SPEC_MODULES = ("evalkit.tortoise.weights",)
+SPEC_MODULES = ("evalkit.tortoise.weights", "evalkit.metrics.mos_weights")
 _TRUE = {"1", "true", "yes", "on"}
 _TIMEOUT_S = 30
 

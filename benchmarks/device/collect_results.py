@@ -95,7 +95,7 @@ def harness_workload(out: Path) -> list[dict]:
     for sample in done:
         for stage, seconds in ((sample.get("timing") or {}).get("stages") or {}).items():
             stages[stage] = stages.get(stage, 0.0) + seconds
-    peaks = [s["system_extras"].get("peak_gpu_memory_bytes") or 0 for s in done]
+    peaks = [p for s in done if (p := s["system_extras"].get("peak_gpu_memory_bytes")) is not None]
     summaries = metrics["metrics"]
     return [{
         "name": "harness.smoke.tortoise", "evalkit_s": sum(s["timing"]["seconds"] for s in done),

@@ -25,9 +25,10 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=$SITE:. HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 EVALKIT_CACHE=$OUT/cache EVALKIT_WEIGHTS=$OUT/weights
 if [ "${REHEARSE:-0}" = 1 ]; then
   device=cpu bench=(--device cpu --size tiny --max-mel-tokens 10) score=(--clips 4 --seconds 4 --tokens 8)
+  whisper_size=tiny.en
   harness=(--option size=tiny --option max_mel_tokens=10 --limit 2)
 else
-  device=cuda bench=(--device cuda) score=()
+  device=cuda bench=(--device cuda) score=() whisper_size=large-v3
   harness=()
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 fi
@@ -59,8 +60,9 @@ if [[ ,$PARTS, == *,score,* ]]; then
   step bench-score 120 python3 benchmarks/bench_score.py --device "$device" --quick "${score[@]}" --json-out "$OUT/score.json"
   # The harness end to end: official-size TorToiSe on random weights, Whisper large-v3 and ECAPA at their
   # official sizes on random weights (no hub here), on the GPU: runner, per-stage RTF, peak memory, warm-up.
+  scorers=$(python3 benchmarks/device/random_scorers.py /tmp/random-scorers --size "$whisper_size" | tail -1)
+  # shellcheck disable=SC2086 # two "--metric-option KEY=PATH" pairs
   step harness 240 python3 -m evalkit run --suite smoke --system tortoise --device "$device" --seed 0 \
-    --option random_weights=true --metrics wer,sim,rtf,clvp,stops --metric-option wer.random_weights=true \
-    --metric-option sim.random_weights=true --out "$OUT/harness" "${harness[@]}"
+    --option random_weights=true --metrics wer,sim,rtf,clvp,stops $scorers --out "$OUT/harness" "${harness[@]}"
 fi
 python3 benchmarks/device/collect_results.py "$OUT" --out "$OUT/results.json" --markdown | tee "$OUT/results.md"

@@ -50,7 +50,7 @@ def list_command(args: argparse.Namespace) -> int:
     rows = []
     for suite, name, path in list_baselines(Path(args.dir) if args.dir else None):
         snap = load_baseline(path)
-        main = snap.suite.get("main_metric")
+        main = snap.headline
         value = (snap.summaries.get(main) or {}).get("value")
         rows.append({"suite": suite, "name": name, "system": snap.system.get("name"), "run_id": snap.run_id,
                      "main_metric": main, "value": value, "machine": snap.machine, "path": str(path)})

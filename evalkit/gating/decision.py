@@ -200,10 +200,10 @@ def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -
 
 
 def ordered_summaries(base: Snapshot) -> list[str]:
-    """The suite's main metric first, then in the baseline's order."""
+    """The headline summary first (metrics.json's main_metric), then in the baseline's order."""
     from evalkit.summary import ordered_names
 
-    return ordered_names(dict(base.summaries), base.suite.get("main_metric") or "wer")
+    return ordered_names(dict(base.summaries), base.headline)
 
 
 def gate(base: Snapshot, cand: Snapshot, policy: Policy) -> GateResult:

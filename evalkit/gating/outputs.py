@@ -61,6 +61,16 @@ def _verdict_cell(r: SummaryResult) -> str:
     return f"{text} ({_md(r.reason)})" if r.reason else text
 
 
+def _headline_line(result: GateResult) -> str:
+    """The gate in one line: its verdict on the headline summary (metrics.json's main_metric)."""
+    main = result.baseline.headline
+    r = next((r for r in result.results if r.summary == main), None)
+    if r is None:
+        return f"headline {_md(main)}: not compared"
+    return (f"headline **{_md(main)}**: {format_number(r.baseline_value)} → {format_number(r.candidate_value)} "
+            f"({_verdict_cell(r)})")
+
+
 # What a name (suite, system, run id, tag, path) may not do in the step summary: become
 # Markdown (emphasis, links, images, code, math), HTML, a table column or a new line, or
 # mention someone. CommonMark lets any ASCII punctuation be backslash-escaped; these
@@ -96,6 +106,8 @@ def markdown(result: GateResult) -> str:
         "",
         (f"suite {_md(cand.suite.get('name'))} v{_md(cand.suite.get('version'))} · "
          f"baseline {_md(base.label)} · candidate {_md(cand.label)} · policy {_md(result.policy.source)}"),
+        "",
+        _headline_line(result),
         "",
     ]
     if result.problems or result.warnings:

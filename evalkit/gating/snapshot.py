@@ -21,7 +21,8 @@ from evalkit.types import EvalkitError, Item
 SCHEMA_VERSION = 1
 KIND = "evalkit-baseline"
 # The summary fields a comparison reads; the rest of metrics.json is descriptive.
-SUMMARY_FIELDS = ("value", "n", "n_failed", "higher_is_better", "ci95", "metric", "metric_version")
+SUMMARY_FIELDS = ("value", "n", "n_failed", "n_not_applicable", "higher_is_better", "ci95", "metric",
+                  "metric_version", "main")
 
 Terms = Mapping[str, tuple[float, float]]  # item id -> (numerator, denominator)
 
@@ -54,6 +55,14 @@ class Snapshot:
         if str(self.device).startswith("cuda"):
             return f"GPU {hw.get('gpu')}"
         return f"CPU {hw.get('cpu')} x{hw.get('cpu_count')}"
+
+    @property
+    def headline(self) -> str:
+        """The summary this run leads with (evalkit.summary.headline): the same name as
+        metrics.json's main_metric."""
+        from evalkit.summary import headline
+
+        return headline(dict(self.summaries), self.suite.get("main_metric")) or "wer"
 
     @property
     def label(self) -> str:

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.metrics.asr import N_FRAMES, N_SAMPLES, AsrOptions, Decoded, WhisperBackend
+from evalkit.metrics.asr_decoding import (
+    FASTER_WHISPER_0_10,
+    N_FRAMES,
+    N_SAMPLES,
+    AsrOptions,
+    Decoded,
+    WhisperBackend,
+)
 
 # Both libraries' default: the first timestamp may not be later than 1 s.
 MAX_INITIAL_TIMESTAMP_S = 1.0
@@ -57,6 +64,8 @@ class OpenAIWhisper(WhisperBackend):
             kwargs["best_of"] = o.best_of
         elif o.beam_size > 1:
             kwargs.update(beam_size=o.beam_size, patience=o.patience)
+        if o.max_length is not None:
+            kwargs["sample_len"] = self.sample_len()
         return DecodingOptions(
             task="transcribe",
             language=o.language,
@@ -65,6 +74,13 @@ class OpenAIWhisper(WhisperBackend):
             fp16=o.compute_type == "float16",
             **kwargs,
         )
+
+    def sample_len(self) -> int:
+        """New tokens allowed by `max_length` (a sequence limit that counts the prompt,
+        as Hugging Face's generate does; openai-whisper's sample_len counts new tokens)."""
+        tok = self.tokenizer
+        prompt = tok.sot_sequence_including_notimestamps if self.options.without_timestamps else tok.sot_sequence
+        return self.options.max_length - len(prompt)
 
     def decode(self, windows: list[Any], temperature: float) -> list[Decoded]:
         import torch
@@ -77,11 +93,13 @@ class OpenAIWhisper(WhisperBackend):
             for r in results
         ]
 
-    def transcribe_long(self, audio: np.ndarray) -> str:
+    def transcribe_long(self, audio: np.ndarray, first: Decoded | None = None) -> str:
         import whisper
 
         o = self.options
         extra: dict[str, Any] = {"beam_size": o.beam_size, "patience": o.patience} if o.beam_size > 1 else {}
+        if o.max_length is not None:
+            extra["sample_len"] = self.sample_len()
         if any(t > 0 for t in o.temperatures):
             extra["best_of"] = o.best_of
         result = whisper.transcribe(
@@ -122,12 +140,25 @@ class FasterWhisper(WhisperBackend):
             task="transcribe",
             language=options.language if multilingual else "en",
         )
-        self.suppress_tokens = get_suppressed_tokens(self.tokenizer, [-1])
+        self.reproduce_010 = options.reproduce == FASTER_WHISPER_0_10
+        # 0.10.1 passes [-1] to CTranslate2 (its default set); 1.x expands the list itself.
+        self.suppress_tokens = [-1] if self.reproduce_010 else get_suppressed_tokens(self.tokenizer, [-1])
         self.timestamp_begin = self.tokenizer.timestamp_begin
+        self.mel_filters = self.model.feature_extractor.mel_filters
+        if self.reproduce_010:
+            from evalkit.metrics.faster_whisper_010 import mel_filters
+
+            self.mel_filters = mel_filters(len(self.mel_filters))
+        self.max_length = options.max_length or self.model.max_length
 
     def window(self, audio: np.ndarray) -> tuple[Any, int]:
         from faster_whisper.audio import pad_or_trim
 
+        if self.reproduce_010:
+            from evalkit.metrics.faster_whisper_010 import log_mel
+
+            features = log_mel(audio, self.mel_filters)
+            return features[:, :N_FRAMES], features.shape[-1] - N_FRAMES
         extract = self.model.feature_extractor
         if self.options.pad == "audio":
             padded = np.pad(audio, (0, N_SAMPLES - len(audio)))
@@ -136,7 +167,11 @@ class FasterWhisper(WhisperBackend):
         content = features.shape[-1] - 1
         return pad_or_trim(features[:, :content]), content
 
-    def decode(self, windows: list[Any], temperature: float) -> list[Decoded]:
+    def prompt(self, previous_tokens: list[int]) -> list[int]:
+        without_timestamps = self.options.without_timestamps
+        return self.model.get_prompt(self.tokenizer, previous_tokens, without_timestamps=without_timestamps)
+
+    def decode(self, windows: list[Any], temperature: float, prompt: list[int] | None = None) -> list[Decoded]:
         from faster_whisper.transcribe import get_compression_ratio
 
         o = self.options
@@ -150,11 +185,11 @@ class FasterWhisper(WhisperBackend):
         else:
             kwargs = {"beam_size": o.beam_size, "patience": o.patience}
         encoded = self.model.encode(np.ascontiguousarray(np.stack(windows), dtype=np.float32))
-        prompt = self.model.get_prompt(self.tokenizer, [], without_timestamps=o.without_timestamps)
+        prompt = self.prompt([]) if prompt is None else prompt
         results = self.model.model.generate(
             encoded,
             [prompt] * len(windows),
-            max_length=self.model.max_length,
+            max_length=self.max_length,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -173,7 +208,18 @@ class FasterWhisper(WhisperBackend):
             )
         return decoded
 
-    def transcribe_long(self, audio: np.ndarray) -> str:
+    def window_text(self, d: Decoded) -> str:
+        if self.reproduce_010:
+            from evalkit.metrics.faster_whisper_010 import window_text
+
+            return window_text(self, d)
+        return d.text
+
+    def transcribe_long(self, audio: np.ndarray, first: Decoded | None = None) -> str:
+        if self.reproduce_010:
+            from evalkit.metrics.faster_whisper_010 import transcribe
+
+            return transcribe(self, audio, first)
         o = self.options
         segments, _ = self.model.transcribe(
             np.ascontiguousarray(audio, dtype=np.float32),

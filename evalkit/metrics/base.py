@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
 from evalkit.metrics import stats
-from evalkit.types import Item, ItemError, Synthesis, merge_options
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis, merge_options
 
 # Per item key: (numerator, denominator) of a summary that is sum(numerators) / sum(denominators)
 # over items (a mean when every denominator is 1). See Metric.paired_terms.
 Terms = Mapping[Any, tuple[float, float]]
+
+# Options that decide how a metric runs, not what it computes: left out of provenance
+# (so out of run identities and cache keys). A metric whose values move with them
+# documents by how much (docs/metrics.md, "Batch sizes").
+EXECUTION_OPTIONS = frozenset({"batch_size"})
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class ScoreInput:
     """One generated utterance and everything a metric may compare it against."""
 
     item: Item
-    audio: Any  # float32 mono numpy array
+    audio: Any  # float32 mono numpy array (the mean of the channels)
     sample_rate: int
     audio_sha256: str
     synthesis: Synthesis
@@ -38,6 +43,14 @@ class ScoreInput:
     # sha256 of the item's prompt / reference audio files (None when absent).
     prompt_sha256: str | None = None
     reference_sha256: str | None = None
+    # (frames, channels) float32 when the stored audio has several channels, else None:
+    # the reproduction protocols pick a channel as their reference scripts do.
+    channels: Any = None
+
+    @property
+    def all_channels(self) -> Any:
+        """The stored audio: (frames, channels), or (frames,) when mono."""
+        return self.audio if self.channels is None else self.channels
 
 
 @dataclass(frozen=True)
@@ -50,12 +63,16 @@ class Summary:
     higher_is_better: bool | None
     ci95: tuple[float, float] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Items the summary could not cover (no usable reference, no prompt, ...): neither
+    # scored nor failed. n + n_failed + n_not_applicable is every item with a record.
+    n_not_applicable: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = {
             "value": self.value,
             "n": self.n,
             "n_failed": self.n_failed,
+            "n_not_applicable": self.n_not_applicable,
             "higher_is_better": self.higher_is_better,
             "ci95": None if self.ci95 is None else [self.ci95[0], self.ci95[1]],
         }
@@ -64,7 +81,7 @@ class Summary:
 
 
 def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None, *, n: int | None = None,
-                     **extra: Any) -> Summary:
+                     n_not_applicable: int = 0, **extra: Any) -> Summary:
     """The summary of a ratio of per-item sums, with its item-bootstrap interval.
 
     Metrics build every such figure of metrics.json from their own `paired_terms`, so a
@@ -80,7 +97,23 @@ def summary_of_terms(terms: Terms, n_failed: int, higher_is_better: bool | None,
         higher_is_better=higher_is_better,
         ci95=stats.ratio_ci(numerators, denominators),
         extra=extra,
+        n_not_applicable=n_not_applicable,
     )
+
+
+def aggregate_with_counts(metric: Metric, values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+                          not_applicable: Sequence[Item]) -> dict[str, Summary]:
+    """metric.aggregate with every summary's n_not_applicable filled in.
+
+    A metric whose aggregate takes `not_applicable` counts them per summary itself (a
+    tag row counts the items with that tag); for one written before (a plugin's
+    aggregate(values, failed)) every summary gets the number of not-applicable items."""
+    import inspect
+
+    if "not_applicable" in inspect.signature(metric.aggregate).parameters:
+        return metric.aggregate(values, failed, not_applicable=not_applicable)
+    summaries = metric.aggregate(values, failed)
+    return {name: replace(s, n_not_applicable=len(not_applicable)) for name, s in summaries.items()}
 
 
 class Metric(ABC):
@@ -101,6 +134,11 @@ class Metric(ABC):
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = merge_options("metric", self.name, self.default_options(), options)
+        if "batch_size" in self.options:  # an option where the metric offers it (wer.batch_size=1)
+            size = self.options["batch_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise EvalkitError(f"metric {self.name!r}: batch_size must be an integer >= 1, not {size!r}")
+            self.batch_size = size
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -110,7 +148,8 @@ class Metric(ABC):
         """Name, version, options, and (for model-based metrics) model id and weights
         sha256, normalizer, decoding options. Recorded in run.json; part of cache keys.
         May resolve weights (not load them)."""
-        return {"name": self.name, "version": self.version, "options": dict(self.options)}
+        options = {k: v for k, v in self.options.items() if k not in EXECUTION_OPTIONS}
+        return {"name": self.name, "version": self.version, "options": options}
 
     def setup(self, device: str) -> None:  # noqa: B027 - optional hook
         """Load models onto `device`."""
@@ -142,11 +181,13 @@ class Metric(ABC):
 
     @abstractmethod
     def aggregate(
-        self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]
+        self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item], not_applicable: Sequence[Item] = ()
     ) -> dict[str, Summary]:
         """Summaries keyed by metrics.json name (e.g. "wer", "wer_macro"), from the
         per-item values of scored items and the items that failed (generation or this
-        metric). Items that were not applicable are in neither."""
+        metric). Items that were not applicable are in neither: they are
+        `not_applicable`, counted by each summary as n_not_applicable (a metric may
+        leave the parameter out; see aggregate_with_counts)."""
 
     def paired_terms(
         self, values: Mapping[str, Mapping[str, Any]], failed: Mapping[str, Item]

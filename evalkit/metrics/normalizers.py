@@ -87,9 +87,15 @@ class Normalizer(ABC):
         return {"name": self.name, "version": self.version}
 
 
+# openai-whisper's normalizer turns an ellipsis ("Wait...", "Wait…") into a lone "."
+# token ("wait ."): a word that no hypothesis says, and a filler-only reference
+# ("Um... uh...") would become a scored one-token reference instead of an empty one.
+_LONE_DOTS = re.compile(r"(?<!\S)\.+(?!\S)")
+
+
 class WhisperEnglishNormalizer(Normalizer):
     name = "whisper-english"
-    version = "1"
+    version = "2"  # 2: lone "." tokens (from ellipses) removed
     description = "openai-whisper's EnglishTextNormalizer on both sides (numbers to digits, US spelling)"
 
     @cached_property
@@ -100,7 +106,7 @@ class WhisperEnglishNormalizer(Normalizer):
         return EnglishTextNormalizer()
 
     def _normalize(self, text: str) -> str:
-        return self._impl(text)
+        return _LONE_DOTS.sub(" ", self._impl(text))
 
     def provenance(self) -> dict[str, Any]:
         from importlib.metadata import version

@@ -10,14 +10,16 @@ figure comes from. Figures of different protocols are not comparable.
   that the figure is labelled and cached as a different model.
 - ``seedtts``: Seed-TTS-eval's run_wer.py for English: Whisper large-v3 (Hugging Face
   transformers ``generate``: greedy, no timestamps, no temperature fallback, no
-  no-speech rule, float32, audio zero-padded to 30 s before the log-mel), punctuation
-  stripped except apostrophes, lower-cased, no number normalization; the main figure
-  is the mean of per-utterance WERs.
+  no-speech rule, float32, at most 448 tokens prompt included, the first 30 s of audio
+  zero-padded to 30 s before the log-mel; channel 0, resampled with
+  ``scipy.signal.resample``), punctuation stripped except apostrophes, lower-cased, no
+  number normalization; the main figure is the mean of per-utterance WERs.
 - ``f5``: F5-TTS's eval (utils_eval.run_asr_wer): faster-whisper large-v3, float16,
-  ``transcribe(beam_size=5, language="en")`` with faster-whisper's defaults (best_of 5,
+  ``transcribe(path, beam_size=5, language="en")`` with the rules of the faster-whisper
+  F5-TTS pins, 0.10.1 (evalkit.metrics.faster_whisper_010), and its defaults (best_of 5,
   temperature fallback 0.0..1.0, compression-ratio 2.4, log-prob -1.0, no-speech 0.6,
-  timestamps decoded), all punctuation stripped, lower-cased; main figure the mean of
-  per-utterance WERs.
+  timestamps decoded); the file decoded by PyAV (FFmpeg's downmix and resampler); all
+  punctuation stripped, lower-cased; main figure the mean of per-utterance WERs.
 
 Both reference recipes score speaker similarity with a WavLM-Large speaker-verification
 model (UniSpeech's ECAPA-TDNN on WavLM features, ``wavlm_large_finetune.pth``), whose
@@ -65,10 +67,14 @@ def _evalkit(device: str) -> dict[str, dict[str, Any]]:
             "without_timestamps": True,
             "compute_type": "float16" if _cuda(device) else "float32",
             "pad": "mel",
+            "max_length": None,
+            "long_form": True,
+            "reproduce": None,
+            "audio_input": "evalkit",
             "normalizer": "whisper-english",
             "main": "corpus",
         },
-        "sim": {"embedder": "ecapa", "model": "speechbrain/spkrec-ecapa-voxceleb"},
+        "sim": {"embedder": "ecapa", "model": "speechbrain/spkrec-ecapa-voxceleb", "audio_input": "evalkit"},
     }
 
 
@@ -81,9 +87,13 @@ def _seedtts(device: str) -> dict[str, dict[str, Any]]:
         no_speech_threshold=None,
         compute_type="float32",  # from_pretrained(...).to(device) keeps float32 weights
         pad="audio",
+        max_length=448,  # generation_config.max_length of openai/whisper-large-v3
+        long_form=False,  # the processor keeps the first 30 s
+        audio_input="scipy-fft",
         normalizer="seedtts",
         main="macro",
     )
+    base["sim"]["audio_input"] = "torchaudio"
     return base
 
 
@@ -98,9 +108,13 @@ def _f5(device: str) -> dict[str, dict[str, Any]]:
         without_timestamps=False,
         # F5-TTS runs float16 on CUDA; CTranslate2 has no float16 on CPU.
         compute_type="float16" if _cuda(device) else "float32",
+        pad="audio",  # 0.10.1 appends 30 s of zero samples before the log-mel
+        reproduce="faster-whisper==0.10.1",  # F5-TTS's pin (pyproject.toml, eval extra)
+        audio_input="pyav",  # transcribe(path) decodes the file with PyAV
         normalizer="f5",
         main="macro",
     )
+    base["sim"]["audio_input"] = "torchaudio"
     return base
 
 

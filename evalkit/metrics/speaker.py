@@ -8,9 +8,9 @@ normalization, ECAPA-TDNN with relative lengths), in length-sorted batches. Prom
 ground-truth embeddings are cached by file sha256 (a suite reuses the same prompts).
 
 Batching pads clips to the longest in the batch; the network's reflect-padded
-convolutions then see padding frames near the end of shorter clips, so an embedding
-differs from its unbatched value by a few 1e-4 in cosine (tests bound it). Sorting by
-length keeps the padding small.
+convolutions then see padding frames near the end of shorter clips, so a cosine differs
+from its unbatched value by up to BATCH_TOLERANCE (tests hold batch 1 against the
+default to it). Sorting by length keeps the padding small.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from evalkit.audio import AudioError, load_audio_at, resample
+from evalkit.audio import AudioError, load_audio
 from evalkit.cache import JsonCache, content_key
 from evalkit.hashing import sha256_file
 from evalkit.metrics import stats
+from evalkit.metrics.audio_input import RECIPES, model_input
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.torchload import load_weights_only
 from evalkit.types import EvalkitError, Item, ItemError
@@ -45,6 +46,10 @@ ECAPA_ARCH = {
 # 1-5 s took 1.7 s one or two at a time, 1.8 s four at a time, 3.1 s all together
 # (2 cores; larger convolutions fall out of cache), so about two 5 s clips.
 MAX_BATCH_SAMPLES = {"cuda": 8 * 20 * SAMPLE_RATE, "cpu": 10 * SAMPLE_RATE}
+# How far a cosine may move between batch sizes (padding; see the module docstring).
+# Measured: at most 2.0e-4 (9 espeak clips of 3-5 s and their prompts in one padded
+# batch, vs. one at a time; tests/metrics/test_speaker.py, docs/metrics.md).
+BATCH_TOLERANCE = 5e-4
 # Clips longer than this are embedded in equal windows of at most this length and
 # represented by the mean of the windows' unit embeddings: the activations of one
 # forward pass grow with the clip (~16 MB per second of audio on a CPU: 30 s took
@@ -57,13 +62,14 @@ WINDOW_SECONDS = 30.0
 class EcapaEmbedder:
     """spkrec-ecapa-voxceleb's embedding pipeline, built from code (no hyperparams eval)."""
 
-    def __init__(self, checkpoint: str, device: str) -> None:
+    def __init__(self, checkpoint: str, device: str, max_batch_clips: int = 1 << 30) -> None:
         from speechbrain.lobes.features import Fbank
         from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
         from speechbrain.processing.features import InputNormalization
 
         self.device = device
         self.max_batch_samples = MAX_BATCH_SAMPLES["cuda" if device.startswith("cuda") else "cpu"]
+        self.max_batch_clips = max_batch_clips
         self.features = Fbank(n_mels=N_MELS).to(device)
         self.normalize = InputNormalization(norm_type="sentence", std_norm=False).to(device)
         self.model = ECAPA_TDNN(**ECAPA_ARCH)
@@ -79,7 +85,8 @@ class EcapaEmbedder:
         while start < len(order):
             stop = start + 1
             # Sorted ascending, so the last clip of a batch is its longest.
-            while stop < len(order) and (stop - start + 1) * len(clips[order[stop]]) <= self.max_batch_samples:
+            while (stop < len(order) and stop - start < self.max_batch_clips
+                   and (stop - start + 1) * len(clips[order[stop]]) <= self.max_batch_samples):
                 stop += 1
             batch = order[start:stop]
             out[batch] = self._forward([clips[i] for i in batch])
@@ -139,6 +146,9 @@ class SpeakerSimilarity(Metric):
         super().__init__(**options)
         if self.options["embedder"] not in EMBEDDERS:
             raise EvalkitError(f"sim option embedder must be one of {EMBEDDERS}, not {self.options['embedder']!r}")
+        if self.options["audio_input"] not in RECIPES:
+            raise EvalkitError(f"sim option audio_input must be one of {tuple(RECIPES)}, "
+                               f"not {self.options['audio_input']!r}")
         if self.options["embedder"] == "wavlm-ecapa" and self.options["model"] == WEIGHTS:
             raise EvalkitError(
                 "sim.embedder=wavlm-ecapa needs sim.model=<path to UniSpeech's wavlm_large_finetune.pth>"
@@ -153,7 +163,10 @@ class SpeakerSimilarity(Metric):
         # embedder "ecapa": SpeechBrain ECAPA-TDNN (model: a weights name or path);
         # "wavlm-ecapa": UniSpeech's WavLM-Large + ECAPA-TDNN (model: the user's
         # wavlm_large_finetune.pth), the model of Seed-TTS-eval and F5-TTS.
-        return {"protocol": "evalkit", "embedder": "ecapa", "model": WEIGHTS}
+        # audio_input: channel and resampler (evalkit.metrics.audio_input); batch_size:
+        # clips per score() call and at most per embedding forward pass.
+        return {"protocol": "evalkit", "embedder": "ecapa", "model": WEIGHTS, "audio_input": "evalkit",
+                "batch_size": 16}
 
     @property
     def weights(self):
@@ -189,7 +202,7 @@ class SpeakerSimilarity(Metric):
 
                 self._embedder = WavLMEcapa(str(self.weights.path), self.device)
             else:
-                self._embedder = EcapaEmbedder(str(self.weights.path), self.device)
+                self._embedder = EcapaEmbedder(str(self.weights.path), self.device, self.batch_size)
         return self._embedder
 
     def note(self) -> str | None:
@@ -202,7 +215,8 @@ class SpeakerSimilarity(Metric):
         return None
 
     def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
-        clips = [resample(np.asarray(inp.audio, dtype=np.float32), inp.sample_rate, SAMPLE_RATE) for inp in batch]
+        recipe = self.options["audio_input"]
+        clips = [model_input(inp.all_channels, inp.sample_rate, recipe, SAMPLE_RATE) for inp in batch]
         wanted = [self._recording_keys(inp) for inp in batch]
         known: dict[str, Any] = {}  # embedding key -> embedding, or ItemError for an unreadable file
         to_embed: dict[str, np.ndarray] = {}
@@ -215,7 +229,8 @@ class SpeakerSimilarity(Metric):
                     known[key] = np.asarray(hit["embedding"], dtype=np.float32)
                     continue
                 try:
-                    to_embed[key] = load_audio_at(path, SAMPLE_RATE)
+                    audio, rate = load_audio(path, keep_channels=True)
+                    to_embed[key] = model_input(audio, rate, recipe, SAMPLE_RATE)
                 except (AudioError, OSError) as exc:
                     known[key] = ItemError.from_exception(exc, stage=f"score:{self.name}")
         # One length-sorted pass over generated clips and uncached recordings together.
@@ -243,7 +258,8 @@ class SpeakerSimilarity(Metric):
                     sha = sha256_file(path)
                 except OSError:
                     sha = f"unreadable:{path}"  # load_audio_at then reports the error
-            key = content_key(self.options["embedder"], self.weights.sha256, sha, "window", WINDOW_SECONDS)
+            key = content_key(self.options["embedder"], self.weights.sha256, sha, self.options["audio_input"],
+                              "window", WINDOW_SECONDS)
             out[name] = (None, None) if path is None else (key, path)
         return out
 
@@ -256,7 +272,8 @@ class SpeakerSimilarity(Metric):
             if any(v.get(name) is not None for v in values.values())
         }
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+                  not_applicable: Sequence[Item] = ()) -> dict[str, Summary]:
         terms = self.paired_terms(dict(enumerate(values)), {})
         note = {"note": self.note()} if self.note() else {}
         out = {}
@@ -265,7 +282,11 @@ class SpeakerSimilarity(Metric):
             if name not in terms and not n_failed:
                 continue  # e.g. no item has ground truth: no sim_gt row
             scores = [num for num, _ in terms.get(name, {}).values()]
+            # Not applicable to this summary: items sim could not score at all, scored
+            # items without that recording, and failed items without it.
+            lacking = sum(v.get(name) is None for v in values) + sum(getattr(i, field) is None for i in failed)
             out[name] = summary_of_terms(terms.get(name, {}), n_failed, True, protocol=self.options["protocol"],
+                                         n_not_applicable=len(not_applicable) + lacking,
                                          **note, **stats.percentiles(scores, (10, 50)))
         return out
 

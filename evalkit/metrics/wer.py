@@ -101,14 +101,20 @@ def wer_summaries(
     failed_tags: Sequence[Sequence[str]] = (),
     main: str = "corpus",
     protocol: str = "evalkit",
+    not_applicable_tags: Sequence[Sequence[str]] = (),
 ) -> dict[str, Summary]:
-    """All WER/CER summaries from per-item records and the failed items' reference lengths."""
+    """All WER/CER summaries from per-item records and the failed items' reference lengths.
+    `not_applicable_tags`: the tags of each item the metric could not score; a tag all
+    of whose items were not applicable still gets its row (n = 0)."""
     # keys only need to be distinct: a scored item's position, or ("failed", position)
     terms = wer_terms(dict(enumerate(values)), {("failed", i): n for i, n in enumerate(failed_ref_words)})
     n_failed = len(failed_ref_words)
 
-    def summary(name: str, n_failed: int = n_failed, **extra: Any) -> Summary:
-        return summary_of_terms(terms.get(name, {}), n_failed, False, protocol=protocol, **extra)
+    n_na = len(not_applicable_tags)
+
+    def summary(name: str, n_failed: int = n_failed, n_not_applicable: int = n_na, **extra: Any) -> Summary:
+        return summary_of_terms(terms.get(name, {}), n_failed, False, protocol=protocol,
+                                n_not_applicable=n_not_applicable, **extra)
 
     def sums(name: str) -> tuple[int, int]:
         return tuple(int(sum(t[i] for t in terms[name].values())) for i in (0, 1))
@@ -122,9 +128,11 @@ def wer_summaries(
         # n: the scored items; the failed ones are n_failed
         "wer_with_failures": replace(summary("wer_with_failures"), n=len(values)),
     }
-    tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts})
+    tags = sorted({t for v in values for t in v.get("tags", ())} | {t for ts in failed_tags for t in ts}
+                  | {t for ts in not_applicable_tags for t in ts})
     for tag in tags:
-        out[f"wer[{tag}]"] = summary(f"wer[{tag}]", n_failed=sum(tag in ts for ts in failed_tags))
+        out[f"wer[{tag}]"] = summary(f"wer[{tag}]", n_failed=sum(tag in ts for ts in failed_tags),
+                                     n_not_applicable=sum(tag in ts for ts in not_applicable_tags))
     main_name = "wer" if main == "corpus" else "wer_macro"
     out[main_name] = replace(out[main_name], extra={**out[main_name].extra, "main": True})
     return out
@@ -157,7 +165,9 @@ class WerMetric(Metric):
 
         asr = asdict(AsrOptions())
         asr["temperatures"] = list(asr["temperatures"])
-        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", **asr}
+        # batch_size: clips per Whisper decode (and per score() call); never changes a
+        # transcript (tests/metrics/test_wer_real.py checks 1 against the default).
+        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", "batch_size": 16, **asr}
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "normalizer": self.normalizer.provenance(), "asr": self.asr.provenance()}
@@ -182,7 +192,7 @@ class WerMetric(Metric):
 
     def score(self, batch: Sequence[ScoreInput]) -> list[dict[str, Any] | ItemError]:
         transcripts = self.asr.transcribe(
-            [inp.audio_sha256 for inp in batch], [inp.audio for inp in batch], [inp.sample_rate for inp in batch]
+            [inp.audio_sha256 for inp in batch], [inp.all_channels for inp in batch], [inp.sample_rate for inp in batch]
         )
         out: list[dict[str, Any] | ItemError] = []
         for inp, t in zip(batch, transcripts):
@@ -198,11 +208,13 @@ class WerMetric(Metric):
     def _ref_words(self, item: Item) -> int:
         return len(self.normalizer(reference_text(item)).split())
 
-    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item]) -> dict[str, Summary]:
+    def aggregate(self, values: Sequence[Mapping[str, Any]], failed: Sequence[Item],
+                  not_applicable: Sequence[Item] = ()) -> dict[str, Summary]:
         return wer_summaries(
             values,
             [self._ref_words(item) for item in failed],
             [item.tags for item in failed],
             main=self.options["main"],
             protocol=self.options["protocol"],
+            not_applicable_tags=[item.tags for item in not_applicable],
         )

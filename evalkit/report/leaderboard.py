@@ -28,7 +28,7 @@ class Cell:
     value: float | None
     text: str
     ci: str
-    detail: str  # n and failure rate
+    detail: str  # n, failure rate, items not applicable
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def cell(summary: dict[str, Any] | None) -> Cell:
         summary.get("value"),
         format_number(summary.get("value")),
         f"[{format_number(ci[0])}, {format_number(ci[1])}]" if ci else "",
-        f"n={summary.get('n')} · {rate:.0%} failed",
+        f"n={summary.get('n')} · {rate:.0%} failed"
+        + (f" · {na} n/a" if (na := summary.get("n_not_applicable")) else ""),
     )
 
 

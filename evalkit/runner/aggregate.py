@@ -3,18 +3,28 @@ per-item values, so a resumed or merged run reports exactly what a single run wo
 
 metrics.json schema (version 1):
     schema_version, run_id, suite {name, version, content_hash}, system, protocol,
-    main_metric, n_items (planned), n_done, n_failed (items whose generation failed),
-    complete (every planned item has a record), failures {stage: count},
-    metrics {summary name: {value, n, n_failed, higher_is_better, ci95, metric,
-             metric_version, ...metric-specific extras}}
+    main_metric (the headline summary: see evalkit.summary.headline), n_items (planned),
+    n_done, n_failed (items whose generation failed), complete (every planned item has a
+    record), failures {stage: count},
+    metrics {summary name: {value, n, n_failed, n_not_applicable, higher_is_better, ci95,
+             metric, metric_version, ...metric-specific extras}}
 """
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any, Sequence
 
-from evalkit.metrics.base import Metric, failed_for
+from evalkit.metrics.base import Metric, aggregate_with_counts, failed_for
+from evalkit.summary import headline
 from evalkit.types import Item
+
+
+def not_applicable_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:
+    """Was this item outside the metric's reach: judged not applicable when scored, or a
+    failed item that the metric would not have applied to (see failed_for)?"""
+    if metric.name in record.get("not_applicable", {}):
+        return True
+    return record.get("error") is not None and not failed_for(metric, item, record, system_generates)
 
 
 def aggregate(
@@ -29,7 +39,8 @@ def aggregate(
     for metric in metrics:
         values = [rec["scores"][metric.name] for _, rec in present if metric.name in rec.get("scores", {})]
         failed = [item for item, rec in present if failed_for(metric, item, rec, system_generates)]
-        for name, summary in metric.aggregate(values, failed).items():
+        skipped = [item for item, rec in present if not_applicable_for(metric, item, rec, system_generates)]
+        for name, summary in aggregate_with_counts(metric, values, failed, skipped).items():
             out[name] = {**summary.to_json(), "metric": metric.name, "metric_version": metric.version}
     return out
 
@@ -45,6 +56,7 @@ def run_summary(
     system_generates: bool,
 ) -> dict[str, Any]:
     done = [records[i.id] for i in planned if i.id in records]
+    metrics_json = aggregate(metrics, records, planned, system_generates)
     failures = Counter(r["error"]["stage"] for r in done if r.get("error"))
     for r in done:
         for err in r.get("metric_errors", {}).values():
@@ -55,11 +67,11 @@ def run_summary(
         "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
         "system": system_name,
         "protocol": protocol,
-        "main_metric": suite.spec.main_metric,
+        "main_metric": headline(metrics_json, suite.spec.main_metric),
         "n_items": len(planned),
         "n_done": len(done),
         "n_failed": sum(1 for r in done if r.get("error")),
         "complete": len(done) == len(planned),
         "failures": dict(failures),
-        "metrics": aggregate(metrics, records, planned, system_generates),
+        "metrics": metrics_json,
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from evalkit.api import device_kind
-from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac
+from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac, mix_down
 from evalkit.cache import BlobCache, JsonCache, content_key
 from evalkit.hashing import sha256_bytes
 from evalkit.metrics.base import ScoreInput
@@ -112,7 +112,9 @@ class Generator:
             gen.timing = {"seconds": seconds, "latency_seconds": latency, "batch_size": batch_size,
                           "stages": dict(result.stages), "from_cache": False}
         try:
-            audio = check_audio(result.audio, result.sample_rate, f"item {item.id!r}: generated audio")
+            # Channels are stored as generated: protocols differ in which they hear.
+            audio = check_audio(result.audio, result.sample_rate, f"item {item.id!r}: generated audio",
+                                keep_channels=True)
             flac = encode_flac(audio, result.sample_rate)
         except AudioError as exc:
             gen.error = ItemError.from_exception(exc, "validate")
@@ -136,7 +138,8 @@ class Generator:
         so that re-scoring the files later reproduces the scores exactly."""
         try:
             path = self.store.put_audio(sha, flac)
-            audio, rate = decode_audio(flac, f"item {gen.item.id!r}")
+            channels, rate = decode_audio(flac, f"item {gen.item.id!r}", keep_channels=True)
+            audio = mix_down(channels)
         except (OSError, AudioError) as exc:
             gen.error = ItemError.from_exception(exc, "store")
             return gen
@@ -150,6 +153,7 @@ class Generator:
         )
         gen.score_input = ScoreInput(
             item=gen.item, audio=audio, sample_rate=rate, audio_sha256=sha, synthesis=synthesis,
+            channels=channels if channels.ndim == 2 else None,
             system=self.system.name, prompt_sha256=self.suite.sha_of(gen.item.prompt_audio),
             reference_sha256=self.suite.sha_of(gen.item.reference_audio),
         )

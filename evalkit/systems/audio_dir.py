@@ -54,7 +54,7 @@ class AudioDirSystem(System):
                 out.append(ItemError("MissingAudio", message, "generate"))
                 continue
             try:
-                audio, rate = load_audio(path)
+                audio, rate = load_audio(path, keep_channels=True)
             except AudioError as exc:
                 out.append(ItemError.from_exception(exc, "generate"))
                 continue

@@ -21,7 +21,7 @@ class GroundTruthSystem(System):
                 out.append(ItemError("MissingReference", f"item {item.id!r} has no ground-truth audio", "generate"))
                 continue
             try:
-                audio, rate = load_audio(item.reference_audio)
+                audio, rate = load_audio(item.reference_audio, keep_channels=True)
             except AudioError as exc:
                 out.append(ItemError.from_exception(exc, "generate"))
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from evalkit.audio import load_audio
+from evalkit.audio import load_audio, mix_down
 from evalkit.metrics.base import ScoreInput
 from evalkit.types import Item, Synthesis
 
@@ -27,10 +27,14 @@ def score_input(
     reference: Path | None = None,
     tags: tuple[str, ...] = (),
     item_id: str | None = None,
+    channels: bool = False,
 ) -> ScoreInput:
-    """A ScoreInput as the runner builds it: decoded audio plus content hashes."""
-    audio, rate = load_audio(path)
-    sha = hashlib.sha256(audio.tobytes() + str(rate).encode()).hexdigest()
+    """A ScoreInput as the runner builds it: decoded audio plus content hashes; with
+    `channels`, a multi-channel file keeps its channels (as the runner stores them)."""
+    stored, rate = load_audio(path, keep_channels=channels)
+    audio = mix_down(stored)
+    sha = hashlib.sha256(stored.tobytes() + str(rate).encode()).hexdigest()
     item = Item(id=item_id or Path(path).stem, text=text, prompt_audio=prompt, reference_audio=reference, tags=tags)
     return ScoreInput(item=item, audio=audio, sample_rate=rate, audio_sha256=sha,
-                      synthesis=Synthesis(audio=audio, sample_rate=rate))  # fmt: skip
+                      synthesis=Synthesis(audio=audio, sample_rate=rate),
+                      channels=stored if stored.ndim == 2 else None)  # fmt: skip

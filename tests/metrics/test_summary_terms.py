@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from evalkit.metrics import stats
+from evalkit.metrics.dnsmos import Dnsmos
 from evalkit.metrics.normalizers import get_normalizer
 from evalkit.metrics.speaker import SpeakerSimilarity
 from evalkit.metrics.stops import DecodingStops, stop_record
 from evalkit.metrics.timing import DurationSanity, RealTimeFactor
+from evalkit.metrics.utmos import Utmos
 from evalkit.metrics.wer import WerMetric, score_text
 from evalkit.tortoise.clvp_metric import ClvpAgreement
 from evalkit.types import Item
@@ -68,6 +70,17 @@ def stops_values():
                          "silence_dropped_codes": d}) for chosen, s, m, d in ends]
 
 
+def utmos_values():
+    values = [{"utmos": float(x)} for x in RNG.uniform(1.5, 4.5, size=5)]
+    values[3]["utmos"] = float("nan")  # a degenerate prediction is left out of the mean
+    return values
+
+
+def dnsmos_values():
+    return [{"ovrl": float(o), "sig": float(s), "bak": float(b), "p808": float(p)}
+            for o, s, b, p in RNG.uniform(1.0, 5.0, size=(6, 4))]
+
+
 FAILED = [Item("f1", "the failed item has six words", prompt_audio="p.wav"), Item("f2", "two words", tags=("numbers",))]
 CASES = {
     "wer": (WerMetric, wer_values),
@@ -76,6 +89,8 @@ CASES = {
     "duration": (DurationSanity, duration_values),
     "clvp": (ClvpAgreement, clvp_values),
     "stops": (DecodingStops, stops_values),
+    "utmos": (Utmos, utmos_values),
+    "dnsmos": (Dnsmos, dnsmos_values),
 }
 
 

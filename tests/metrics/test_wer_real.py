@@ -155,3 +155,75 @@ def test_bad_options_are_clear_errors():
         AsrOptions(backend="nemo")
     with pytest.raises(EvalkitError, match="no option"):
         WerMetric(beam=5)
+
+
+@pytest.mark.parametrize("protocol", ["evalkit", "seedtts", "f5"])
+def test_silent_audio_is_scored_not_failed(protocol, tmp_path):
+    """Silence is a (very bad) output, not a failure: every reference word is missed.
+    Whisper's no-speech rule gives "" under evalkit; seedtts and f5 have no such rule for
+    a likely silent window, and tiny.en says "you": one substitution, the rest deleted."""
+    from evalkit.metrics.protocols import metric_options
+
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(32_000, dtype=np.float32), 16_000)
+    metric = WerMetric(**{**metric_options(protocol, "cpu")["wer"], "model": "tiny.en"})
+    metric.setup("cpu")
+    inp = score_input(path, "Hello world, this is a test.")
+    assert metric.not_applicable(inp) is None
+    (record,) = metric.score([inp])
+    assert record["wer"] == 1.0 and len(record["hyp_norm"].split()) <= 1
+    summary = metric.aggregate([record], [])["wer"]
+    assert (summary.value, summary.n, summary.n_failed) == (1.0, 1, 0)
+
+
+def test_seedtts_keeps_the_first_30_seconds(wer_openai, jfk, tmp_path):
+    """seedtts decodes what Hugging Face's processor keeps (the first 30 s, one window),
+    where evalkit's protocol transcribes the whole clip long-form."""
+    from evalkit.audio import load_audio_at
+    from evalkit.metrics.asr import N_SAMPLES
+
+    audio = load_audio_at(jfk, 16_000)
+    path = tmp_path / "jfk3.wav"
+    sf.write(path, np.concatenate([audio] * 3), 16_000)  # 33 s
+    options = {**wer_openai.options, "pad": "audio", "long_form": False, "max_length": 448}
+    seed = WerMetric(**options)
+    seed.setup("cpu")
+    (record,) = seed.score([score_input(path, JFK_TEXT)])
+    assert record["asr"]["long_form"] is False
+    first_30s = transcribe_batch(seed.asr.backend(), [np.concatenate([audio] * 3)[:N_SAMPLES]])[0].text
+    assert record["transcript"] == first_30s
+    whole = wer_openai.score([score_input(path, JFK_TEXT)])[0]
+    assert len(record["transcript"].split()) < len(whole["transcript"].split())
+
+
+def test_max_length_counts_the_prompt(wer_openai, espeak_paths):
+    """max_length is Hugging Face generate's limit: the whole sequence, prompt included."""
+    from evalkit.audio import load_audio_at
+
+    short = WerMetric(**{**wer_openai.options, "max_length": 8})
+    short.setup("cpu")
+    backend = short.asr.backend()
+    prompt = backend.tokenizer.sot_sequence_including_notimestamps
+    assert backend.sample_len() == 8 - len(prompt)
+    clip = load_audio_at(espeak_paths[1], 16_000)  # a long sentence: more than 6 tokens
+    tokens = backend.decode([backend.window(clip)[0]], 0.0)[0].tokens
+    assert len(tokens) == 8 - len(prompt)
+    assert len(wer_openai.asr.backend().decode([backend.window(clip)[0]], 0.0)[0].tokens) > len(tokens)
+
+
+def test_batch_size_option_changes_neither_transcripts_nor_provenance(wer_openai, espeak_inputs, jfk, tmp_path,
+                                                                      monkeypatch):
+    inputs = [*espeak_inputs, score_input(jfk, JFK_TEXT)]
+    one = WerMetric(**{**wer_openai.options, "batch_size": 1})
+    assert one.batch_size == 1 and wer_openai.batch_size == 16
+    assert one.provenance() == wer_openai.provenance() and one.cache_key(inputs[0]) == wer_openai.cache_key(inputs[0])
+    results = []
+    for metric, cache in ((one, "one"), (WerMetric(**wer_openai.options), "default")):
+        monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / cache))  # transcribe afresh
+        metric.asr.cache = type(metric.asr.cache)("asr-transcripts")
+        metric.setup("cpu")
+        chunks = [inputs[i : i + metric.batch_size] for i in range(0, len(inputs), metric.batch_size)]
+        results.append([v["transcript"] for chunk in chunks for v in metric.score(chunk)])
+    assert results[0] == results[1]
+    with pytest.raises(EvalkitError, match="batch_size must be an integer >= 1"):
+        WerMetric(batch_size=0)

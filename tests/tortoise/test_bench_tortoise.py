@@ -20,12 +20,16 @@ TINY_ARGS = ["--device", "cpu", "--size", "tiny", "--max-mel-tokens", "10"]
 STAGE_KEYS = {f"{stage}_s" for stage in STAGES}
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_tortoise", REPO_ROOT / "benchmarks" / "bench_tortoise.py")
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load("bench_tortoise", REPO_ROOT / "benchmarks" / "bench_tortoise.py")
 
 
 def test_presets_are_timed_for_a_fixed_number_of_codes(bench, capsys):
@@ -48,7 +52,7 @@ def test_presets_are_timed_for_a_fixed_number_of_codes(bench, capsys):
 
 
 def test_reference_runs_in_the_same_process(bench, reference, capsys, tmp_path):
-    out = tmp_path / "bench.json"
+    out = tmp_path / "tortoise-reference.json"
     with threadpool_limits(1):  # tortoise's STFT pseudo-inverse: see test_pipeline.py
         results = bench.main([*TINY_ARGS, "--presets", "ultra_fast", "--reference", "ultra_fast,fast",
                               "--json-out", str(out)])
@@ -62,3 +66,10 @@ def test_reference_runs_in_the_same_process(bench, reference, capsys, tmp_path):
     assert set(results["same_run_ratios"]["ultra_fast"]) >= {"wall_s", "ar_sampling_s", "diffusion_s"}
     assert "this process" in capsys.readouterr().out
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    # The GPU check's results file: one workload per preset, the reference's figure only where it ran alongside.
+    collect = _load("collect_results", REPO_ROOT / "benchmarks" / "device" / "collect_results.py")
+    workloads = {w["name"]: w for w in collect.collect(tmp_path)["workloads"]}
+    assert set(workloads) == {"tortoise.ultra_fast"}
+    assert workloads["tortoise.ultra_fast"]["reference_s"] == same_run["wall_s"]
+    ours = results["presets"]["ultra_fast"]
+    assert workloads["tortoise.ultra_fast"]["stages"]["ar_sampling"] == ours["ar_sampling_s"]
