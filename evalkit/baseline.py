@@ -50,11 +50,11 @@ def policy_path(suite: str, root: Path | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_suite_policy(path: str | Path | None, suite: str):
+def load_suite_policy(path: str | Path | None, suite: str, root: Path | None = None):
     """The policy at `path`, else the suite's policy.yaml, else the built-in policy."""
     from evalkit.gating.policy import Policy, load_policy
 
-    chosen = path or policy_path(suite)
+    chosen = path or policy_path(suite, root)
     return load_policy(chosen) if chosen else Policy()
 
 
@@ -75,14 +75,22 @@ def dumps(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | None = None, force: bool = False) -> Path:
-    """Snapshot a finished run into baselines/<suite>/<name>.json (name: default_name)."""
+def save_baseline(run_dir: str | Path, name: str | None = None, root: Path | None = None, force: bool = False,
+                  policy: str | Path | None = None) -> Path:
+    """Snapshot a finished run into baselines/<suite>/<name>.json (name: default_name).
+
+    Only a run a gate can stand on is saved: finished, failure rate within the policy's
+    limit, every required metric scored on at least min_items items (the same rule a
+    gate applies to both runs; `policy` defaults to the suite's policy.yaml)."""
     from evalkit.cache import atomic_write_bytes
+    from evalkit.gating.standing import required_metrics, standing_problems
 
     snap = snapshot_run(run_dir)
-    if not snap.counts.get("complete"):
-        raise EvalkitError(f"{run_dir}: unfinished run ({snap.counts.get('n_done')} of {snap.counts.get('n_items')} "
-                           "items); finish it before blessing it as a baseline")
+    rules = load_suite_policy(policy, snap.suite["name"], root)
+    problems = list(standing_problems(snap, rules, required_metrics(snap, rules)))
+    if problems:
+        raise EvalkitError(f"{run_dir}: not a baseline a gate can stand on (policy {rules.source}): "
+                           + "; ".join(problems) + ". Bless a finished, healthy run (docs/ci.md)")
     if root is None and is_packaged(baselines_root()):
         raise EvalkitError(f"evalkit runs from an installed wheel, whose baselines ({baselines_root()}) are read-only: "
                            "give the folder to save into (--dir, or EVALKIT_BASELINES)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,21 +33,104 @@ def content_key(*parts: Any) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write `data` to `path` via a temporary file in the same folder + rename.
+    """Write `data` to `path` so that a reader, or a kill at any moment, sees the old
+    file or the new one, never a part: written to a temporary in the same folder,
+    then renamed over `path`.
 
-    `durable` fsyncs before the rename; entries that are cheap to recompute skip it."""
+    Where the system allows (Linux O_TMPFILE, then linkat), the temporary has no name
+    until its bytes are complete, so a kill leaves nothing behind but in the instant
+    between naming and renaming; elsewhere a named temporary is removed on any
+    exception (not on a kill). The file gets the mode a plain open() would give it
+    (0666 less the umask), not mkstemp's 0600. `durable` fsyncs before the rename;
+    entries that are cheap to recompute skip it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _write_anonymous(path, data, durable) or _write_named(path, data, durable)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_anonymous(path: Path, data: bytes, durable: bool) -> Path | None:
+    """`data` in an unnamed file in path's folder, linked under a temporary name once
+    complete; None where the system offers no way to do that."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        fd = os.open(path.parent, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError:  # EOPNOTSUPP, EISDIR (old kernels), EINVAL: a filesystem without it
+        return None
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        _write_all(fd, data)  # an error here leaves nothing: the file has no name
+        if durable:
+            os.fsync(fd)
+        if not _give_name(fd, tmp):  # write it again under a name
+            return None
+    finally:
+        os.close(fd)
+    return tmp
+
+
+AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000  # <fcntl.h>
+
+
+def _give_name(fd: int, name: Path) -> bool:
+    """Link the unnamed file `fd` as `name`: linkat(AT_EMPTY_PATH) where the process may
+    (CAP_DAC_READ_SEARCH), else through /proc/self/fd, which some kernels refuse (EXDEV)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(fd, b"", AT_FDCWD, os.fsencode(name), AT_EMPTY_PATH) == 0:
+            return True
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, follow_symlinks=True)
+        return True
+    except OSError:
+        return False
+
+
+def _write_named(path: Path, data: bytes, durable: bool) -> Path:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        _write_all(fd, data)
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask can
+    only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class JsonCache:

@@ -116,12 +116,20 @@ class RunStore:
             atomic_write_bytes(target, flac)
         return rel
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one finished item; durable when this returns."""
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
-        self._samples.write(line.encode())
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append one finished item; durable when this returns. Returns what was stored:
+        the record, or for one holding text UTF-8 cannot encode (a lone surrogate from a
+        plugin's extras or an error message), that item as a failure naming the field,
+        so that no item can make a run unfinishable."""
+        try:
+            data = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
+        except UnicodeEncodeError:
+            record = unencodable_failure(record)
+            data = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
+        self._samples.write(data)
         self._samples.flush()
         os.fsync(self._samples.fileno())
+        return record
 
     def rewrite_samples(self, records: list[dict[str, Any]]) -> None:
         """Replace samples.jsonl atomically (used to drop failed items before a retry)."""
@@ -131,8 +139,58 @@ class RunStore:
         self._samples = open(self.samples_path, "ab")
 
 
+def unencodable_failure(record: dict[str, Any]) -> dict[str, Any]:
+    """A failed-item record in place of one that holds text UTF-8 cannot encode: the
+    item's own fields kept (surrogates replaced by U+FFFD), its outputs dropped, and an
+    error at stage "store" that names the fields. A rerun with --retry-failed retries it."""
+    where = sorted(_unencodable_fields(record))
+    clean = _scrub(record)
+    return {
+        "item_id": clean["item_id"], "text": clean.get("text"), "tags": clean.get("tags", []),
+        "seed": record.get("seed"), "audio": None, "timing": None, "system_extras": {}, "scores": {},
+        "metric_errors": {},
+        "error": {"type": "UnencodableText", "stage": "store",
+                  "message": f"item {clean['item_id']!r}: {', '.join(where)} held text that UTF-8 cannot encode "
+                             "(a lone surrogate such as \\ud800); the item's results could not be stored"},
+        "finished": record.get("finished"),
+    }
+
+
+def _unencodable_fields(value: Any, path: str = "") -> Iterator[str]:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield path or "a value"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{path}.{_scrub(str(key))}".lstrip(".")
+            yield from _unencodable_fields(str(key), field)  # the key itself
+            yield from _unencodable_fields(item, field)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _unencodable_fields(item, f"{path}[{index}]")
+
+
+def _scrub(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, dict):
+        return {_scrub(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+    """Atomically; text UTF-8 cannot encode (a command line with undecodable bytes) is
+    written as JSON escapes, which read back to the same strings."""
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+        atomic_write_bytes(path, text.encode())
+    except UnicodeEncodeError:
+        atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
@@ -141,11 +199,44 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]],
     info_path = run_dir / RUN_FILE
     if not info_path.exists():
         raise StoreError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    info = json.loads(info_path.read_text())
+    info = _read_json(info_path)
     records, _ = read_samples(run_dir / SAMPLES_FILE)
     metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+    metrics = _read_json(metrics_path) if metrics_path.exists() else None
     return info, list(records.values()), metrics
+
+
+def _read_json(path: Path) -> Any:
+    """A run file's JSON; an unreadable or damaged one is a StoreError naming it."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise StoreError(f"{path}: damaged ({exc}); it was edited or copied in part?") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: damaged (not a JSON object)")
+    return data
+
+
+def run_state(run_dir: str | Path) -> str:
+    """What a run directory holds, in words, for one that cannot be shown or judged
+    (unfinished, stopped at setup, damaged)."""
+    run_dir = Path(run_dir)
+    try:
+        info, records, metrics = load_run(run_dir)
+    except EvalkitError as exc:
+        return str(exc)
+    planned = (info.get("suite") or {}).get("n_items")
+    limit = ((info.get("invocations") or [{}])[-1] or {}).get("limit")
+    if limit and planned:
+        planned = min(limit, planned)
+    if metrics is None:
+        what = "stopped before scoring any item (failed at setup, or interrupted)" if not records else "interrupted"
+        return f"no metrics.json: {len(records)} of {planned} items recorded; {what}"
+    if not metrics.get("complete"):
+        return f"unfinished: {metrics.get('n_done')} of {metrics.get('n_items')} items"
+    return "complete"
 
 
 def iter_run_dirs(root: Path) -> Iterator[Path]:

@@ -54,7 +54,11 @@ def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise EvalkitError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else None
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as exc:
+            raise EvalkitError(f"{flag} {pair!r}: the value is not a YAML scalar or list "
+                               f"({getattr(exc, 'problem', None) or exc})") from None
     return out
 
 

@@ -18,6 +18,8 @@ def register(sub) -> None:
     save.add_argument("--name", help="baseline name (default: <system> or <system>-<preset>: espeak, tortoise-fast)")
     save.add_argument("--dir", help="baselines folder (default: the repository's baselines/ or $EVALKIT_BASELINES)")
     save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    save.add_argument("--policy", help="policy whose standing rule the run must meet (default: the suite's "
+                      "policy.yaml in the baselines folder, else built-in)")
     save.set_defaults(func=save_command)
     listing = actions.add_parser("list", parents=[output_flags()], help="list saved baselines")
     listing.add_argument("--dir", help="baselines folder")
@@ -29,7 +31,8 @@ def save_command(args: argparse.Namespace) -> int:
 
     from evalkit.baseline import load_baseline, save_baseline
 
-    path = save_baseline(args.run_dir, args.name, Path(args.dir) if args.dir else None, force=args.force)
+    path = save_baseline(args.run_dir, args.name, Path(args.dir) if args.dir else None, force=args.force,
+                         policy=args.policy)
     snap = load_baseline(path)
     if args.json:
         print_json({"path": str(path), "suite": snap.suite, "summaries": snap.summaries})

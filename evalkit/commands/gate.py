@@ -66,6 +66,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from evalkit.baseline import load_suite_policy
+    from evalkit.cache import atomic_write_bytes
     from evalkit.gating.calibrate import calibrate, describe
     from evalkit.gating.policy import dump_policy
     from evalkit.gating.snapshot import snapshot_run
@@ -74,8 +75,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     policy, noise = calibrate(snapshots, load_suite_policy(args.policy, snapshots[0].suite.get("name")), args.margin)
     text = dump_policy(policy, header=describe(snapshots, args.margin))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text, encoding="utf-8")
+        atomic_write_bytes(Path(args.out), text.encode("utf-8"))
     if args.json:
         print_json({"policy": policy.to_json(), "noise": noise})
     elif not args.quiet:

@@ -1,30 +1,36 @@
 """The gate: is a candidate run worse than a baseline, beyond the policy's tolerance?
 
 Exit codes (a stable contract): 0 pass, 1 regression, 2 not comparable or incomplete.
+A gate never passes what it could not judge.
 
 Run-level checks come first; any of them failing makes the verdict 2, because a
-paired comparison of different suites, protocols or metric definitions, or of a run
-that is missing items, says nothing about the checkpoint:
+paired comparison of different suites, protocols or metric definitions, or against
+a run nobody can stand on, says nothing about the checkpoint:
   - not comparable: suite (name, version, content hash), protocol, or the provenance
     of a required metric (version, options, model and weights hashes, normalizer)
     differ, or a required metric is absent from the baseline;
-  - incomplete: either run is unfinished, candidate lacks baseline items, a required
-    metric is absent from the candidate, or the candidate's failure rate exceeds the
-    policy's limit.
+  - incomplete: either run is unfinished, has a failure rate above the policy's limit,
+    or scored a required metric on fewer than the policy's min_items items (the
+    standing rule, evalkit.gating.standing, which `baseline save` applies too); the
+    candidate lacks baseline items or a required metric.
 Then every summary both runs have is compared (paired bootstrap over shared items)
 and judged against its direction (metrics.json higher_is_better) and tolerance.
 Timing metrics are compared only between runs on the same machine model; otherwise
-that metric alone is skipped.
+that metric alone is skipped. Finally, a required metric none of whose summaries got
+a verdict over at least min_items shared items, or a gate that judged no summary at
+all, is incomplete: exit 2, never a pass.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from evalkit.gating.paired import PairedDelta, paired_delta
 from evalkit.gating.policy import Policy
 from evalkit.gating.snapshot import Snapshot
+from evalkit.gating.standing import judgeable_items, required_metrics, standing_problems
 
 PASS, IMPROVED, REGRESSION, NOT_COMPARABLE, SKIPPED = "pass", "improved", "regression", "not comparable", "skipped"
 INCOMPLETE = "incomplete"
@@ -141,43 +147,23 @@ def run_checks(base: Snapshot, cand: Snapshot, policy: Policy) -> Iterator[Probl
     if base.protocol != cand.protocol:
         yield Problem(NOT_COMPARABLE,
                       f"different scoring protocols: baseline {base.protocol!r}, candidate {cand.protocol!r}")
+    required = required_metrics(base, policy, cand)
+    for name in required:
+        if name not in base.metrics:
+            yield Problem(NOT_COMPARABLE, f"required metric {name!r} is not in the baseline")
+        elif name in cand.metrics:
+            diffs = provenance_differences(base.metrics[name], cand.metrics[name])
+            if diffs:
+                yield Problem(NOT_COMPARABLE, f"metric {name!r} is computed differently: {'; '.join(diffs)}")
+    present = [name for name in required if name in base.metrics]  # an absent one is said above
     for role, snap in (("baseline", base), ("candidate", cand)):
-        if not snap.counts.get("complete"):
-            done, planned = snap.counts.get("n_done"), snap.counts.get("n_items")
-            yield Problem(INCOMPLETE, f"{role} run is unfinished: {done} of {planned} items")
+        for message in standing_problems(snap, policy, present):
+            yield Problem(INCOMPLETE, f"{role}: {message}")
     present = set(cand.item_ids)
     missing = [i for i in base.item_ids if i not in present]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         yield Problem(INCOMPLETE, f"candidate lacks {len(missing)} baseline item(s): {shown}")
-    rate, where = failure_rate(cand)
-    if rate > policy.max_failure_rate:
-        yield Problem(INCOMPLETE, f"candidate failure rate {rate:.1%} ({where}) "
-                                  f"exceeds the policy's {policy.max_failure_rate:.1%}")
-    for name in required_metrics(base, policy):
-        if name not in base.metrics:
-            yield Problem(NOT_COMPARABLE, f"required metric {name!r} is not in the baseline")
-        elif name not in cand.metrics:
-            yield Problem(INCOMPLETE, f"required metric {name!r} is not in the candidate")
-        else:
-            diffs = provenance_differences(base.metrics[name], cand.metrics[name])
-            if diffs:
-                yield Problem(NOT_COMPARABLE, f"metric {name!r} is computed differently: {'; '.join(diffs)}")
-
-
-def required_metrics(base: Snapshot, policy: Policy) -> tuple[str, ...]:
-    return tuple(base.metrics) if policy.required is None else policy.required
-
-
-def failure_rate(snap: Snapshot) -> tuple[float, str]:
-    """The worst of: items whose generation failed, and each summary's failed share."""
-    n_items = snap.counts.get("n_items") or 0
-    worst = (snap.counts.get("n_failed", 0) / n_items if n_items else 0.0, "generation")
-    for name, s in snap.summaries.items():
-        scored = (s.get("n") or 0) + (s.get("n_failed") or 0)
-        if scored and s.get("n_failed", 0) / scored > worst[0]:
-            worst = (s["n_failed"] / scored, name)
-    return worst
 
 
 def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -> SummaryResult:
@@ -206,6 +192,8 @@ def compare_summary(name: str, base: Snapshot, cand: Snapshot, policy: Policy) -
         return skipped("no better direction (higher_is_better is null)", paired)
     if paired.ci95 is None:
         return skipped(f"{paired.n_shared} item(s) scored in both runs: too few for an interval", paired)
+    if not all(x is not None and math.isfinite(x) for x in (paired.baseline, paired.candidate, *paired.ci95)):
+        return skipped("not a finite number in one of the runs (a zero denominator?)", paired)
     allowed = tolerance.allowed(paired.baseline)
     verdict = judge(paired, direction, allowed)
     return SummaryResult(name, metric, direction, paired, allowed, verdict, values=values)
@@ -219,17 +207,48 @@ def ordered_summaries(base: Snapshot) -> list[str]:
 
 
 def gate(base: Snapshot, cand: Snapshot, policy: Policy) -> GateResult:
-    problems = tuple(run_checks(base, cand, policy))
+    problems = list(run_checks(base, cand, policy))
     same_suite = suite_identity(base) == suite_identity(cand)  # else items do not pair at all
     results = tuple(compare_summary(n, base, cand, policy) for n in ordered_summaries(base)) if same_suite else ()
-    return GateResult(base, cand, policy, problems, results, tuple(unjudged_metrics(base, cand, policy, results)))
+    warnings = []
+    if same_suite:
+        problems += unjudged_problems(base, cand, policy, results)
+        warnings += unjudged_warnings(base, cand, policy, results)
+    return GateResult(base, cand, policy, tuple(problems), results, tuple(warnings))
 
 
-def unjudged_metrics(base: Snapshot, cand: Snapshot, policy: Policy, results) -> Iterator[str]:
-    """Required metrics present in both runs of which no summary was judged: a PASS
-    must not be read as "WER did not regress" when WER could not be compared."""
-    judged = {r.metric for r in results if r.verdict in (PASS, IMPROVED, REGRESSION)}
-    for name in required_metrics(base, policy):
-        if name in base.metrics and name in cand.metrics and name not in judged:
-            reasons = sorted({r.reason for r in results if r.metric == name and r.reason})
-            yield f"required metric {name!r}: no summary could be judged ({'; '.join(reasons) or 'no summaries'})"
+def judged_metrics(results: Iterable[SummaryResult], policy: Policy) -> set[str]:
+    """Metrics with a summary that got a verdict over at least min_items shared items."""
+    return {r.metric for r in results if r.verdict in (PASS, IMPROVED, REGRESSION)
+            and r.paired is not None and r.paired.n_shared >= policy.min_items}
+
+
+def _reasons(results: Iterable[SummaryResult], metric: str) -> str:
+    reasons = sorted({r.reason for r in results if r.metric == metric and r.reason})
+    return "; ".join(reasons) or "no summaries"
+
+
+def unjudged_problems(base: Snapshot, cand: Snapshot, policy: Policy, results) -> Iterator[Problem]:
+    """Required metrics of which no summary could be judged, and a gate that judged
+    nothing: a PASS must never stand for "WER did not regress" when WER could not be
+    compared."""
+    judged = judged_metrics(results, policy)
+    for name in required_metrics(base, policy, cand):
+        # Absent, computed differently or scored on too few items: run_checks said so.
+        said = (name not in base.metrics or name not in cand.metrics
+                or provenance_differences(base.metrics[name], cand.metrics[name])
+                or min(judgeable_items(base, name, policy), judgeable_items(cand, name, policy)) < policy.min_items)
+        if not said and name not in judged:
+            yield Problem(INCOMPLETE, f"required metric {name!r} could not be judged on at least "
+                                      f"{policy.min_items} shared items ({_reasons(results, name)})")
+    if not judged:
+        yield Problem(INCOMPLETE, "no summary could be judged: the gate has nothing to stand on")
+
+
+def unjudged_warnings(base: Snapshot, cand: Snapshot, policy: Policy, results) -> Iterator[str]:
+    """Metrics both runs have that are not required and got no verdict (shown, not failed)."""
+    judged = judged_metrics(results, policy)
+    required = set(required_metrics(base, policy, cand))
+    for name in base.metrics:
+        if name in cand.metrics and name not in required and name not in judged:
+            yield f"metric {name!r} not judged, not required ({_reasons(results, name)})"

@@ -4,8 +4,9 @@ A policy is a small YAML file (format in docs/reports.md), usually one per suite
 baselines/<suite>/policy.yaml, often written by `evalkit gate calibrate`:
 
     suite: smoke
-    max_failure_rate: 0.02        # candidate items failing above this rate: exit 2
-    required: [wer, sim]          # metrics that must be present and comparable (default: all the baseline has)
+    max_failure_rate: 0.02        # baseline or candidate items failing above this rate: exit 2
+    min_items: 4                  # a required metric scored on fewer items cannot be judged: exit 2
+    required: [wer, sim]          # metrics that must be judged (default: all the baseline scored and gates)
     default: {abs: 0.005, rel: 0.05}
     summaries:
       wer: {abs: 0.01}
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.gating.paired import DEFAULT_RESAMPLES, DEFAULT_SEED
-from evalkit.textfile import read_text
+from evalkit.textfile import parse_yaml, read_text
 from evalkit.types import EvalkitError
 
 
@@ -70,6 +71,11 @@ DEFAULT_SUMMARIES = {
     "wer_ins": Tolerance(gate=False),
 }
 DEFAULT_MAX_FAILURE_RATE = 0.02
+# The fewest scored items on which a required metric can be judged. A paired bootstrap
+# over n items draws the resample that repeats the single most extreme item with
+# probability n**-n; while that is at least the interval's tail (2.5%), the interval's
+# edge is just that one item's delta: n = 3 gives 3.7%, n = 4 gives 0.4%.
+DEFAULT_MIN_ITEMS = 4
 CONFIDENCE = 0.95
 
 
@@ -77,8 +83,10 @@ CONFIDENCE = 0.95
 class Policy:
     default: Tolerance = DEFAULT_TOLERANCE
     summaries: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_SUMMARIES))
-    required: tuple[str, ...] | None = None  # metric names; None: every metric the baseline has
+    # Metric names; None: every metric the baseline scored and gates (decision.required_metrics).
+    required: tuple[str, ...] | None = None
     max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    min_items: int = DEFAULT_MIN_ITEMS
     suite: str | None = None  # when set, the policy refuses candidates of other suites
     resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
@@ -101,6 +109,7 @@ class Policy:
         if self.suite:
             out["suite"] = self.suite
         out["max_failure_rate"] = self.max_failure_rate
+        out["min_items"] = self.min_items
         if self.required is not None:
             out["required"] = list(self.required)
         out["default"] = self.default.to_json()
@@ -112,7 +121,8 @@ class Policy:
 
 
 _KEYS = {
-    "suite", "max_failure_rate", "required", "default", "summaries", "resamples", "seed", "confidence", "calibration",
+    "suite", "max_failure_rate", "min_items", "required", "default", "summaries", "resamples", "seed", "confidence",
+    "calibration",
 }
 _TOLERANCE_KEYS = {"abs", "rel", "gate"}
 
@@ -150,13 +160,16 @@ def policy_from_json(data: Any, source: str) -> Policy:
         raise EvalkitError(f"{source}: `required` must be a list of metric names")
     try:
         rate = float(data.get("max_failure_rate", DEFAULT_MAX_FAILURE_RATE))
+        min_items = int(data.get("min_items", DEFAULT_MIN_ITEMS))
         resamples = int(data.get("resamples", DEFAULT_RESAMPLES))
         confidence = float(data.get("confidence", CONFIDENCE))
         seed = int(data.get("seed", DEFAULT_SEED))
     except (TypeError, ValueError):
-        raise EvalkitError(f"{source}: max_failure_rate, resamples, seed and confidence must be numbers") from None
-    if not 0 <= rate <= 1 or resamples < 2000 or not 0.5 <= confidence < 1:
-        raise EvalkitError(f"{source}: need 0 <= max_failure_rate <= 1, resamples >= 2000, 0.5 <= confidence < 1")
+        raise EvalkitError(f"{source}: max_failure_rate, min_items, resamples, seed and confidence must be "
+                           "numbers") from None
+    if not 0 <= rate <= 1 or resamples < 2000 or not 0.5 <= confidence < 1 or min_items < 2:
+        raise EvalkitError(f"{source}: need 0 <= max_failure_rate <= 1, min_items >= 2, resamples >= 2000, "
+                           "0.5 <= confidence < 1")
     return Policy(
         default=_tolerance(data.get("default", DEFAULT_TOLERANCE.to_json()), f"{source}: default"),
         # Entries add to (and override) the built-in ones, so a policy that only
@@ -165,6 +178,7 @@ def policy_from_json(data: Any, source: str) -> Policy:
                    **{str(k): _tolerance(v, f"{source}: summaries.{k}") for k, v in summaries.items()}},
         required=None if required is None else tuple(required),
         max_failure_rate=rate,
+        min_items=min_items,
         suite=data.get("suite"),
         resamples=resamples,
         seed=seed,
@@ -175,13 +189,8 @@ def policy_from_json(data: Any, source: str) -> Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(read_text(path, label="policy"))
-    except yaml.YAMLError as exc:
-        raise EvalkitError(f"policy {path}: YAML syntax error: {exc}") from None
+    data = parse_yaml(read_text(path, label="policy"), f"policy {path}")
     return policy_from_json(data, str(path))
 
 

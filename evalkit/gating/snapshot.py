@@ -163,8 +163,8 @@ def snapshot_from(info: Mapping[str, Any], records: list[dict[str, Any]], summar
 
 def _paired_terms(info: Mapping[str, Any], records: list[dict[str, Any]], where: str):
     """(metric provenance by name, hardware-bound metric names, terms by summary)."""
+    from evalkit.metrics.base import failed_for
     from evalkit.registry import METRICS
-    from evalkit.runner.aggregate import failed_for
 
     # Systems that generate nothing (ground truth, audio-dir) record no timing for any
     # item; any item with a timing means the system generates. (If every item failed

@@ -219,3 +219,19 @@ class Metric(ABC):
             item.text if reads_text else None, item.reference_text if reads_text else None,
             inp.prompt_sha256 if "prompt_audio" in self.requires else None, inp.reference_sha256,
         )
+
+
+def failed_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:
+    """Does this record count as a failure for this metric?
+
+    A metric error always does. A generation failure does when the metric would have
+    applied to the item (a speaker-similarity failure is not counted for an item that
+    has no speaker prompt; RTF never counts failures of systems that generate nothing).
+    """
+    if metric.name in record.get("metric_errors", {}):
+        return True
+    if record.get("error") is None:
+        return False
+    if "timings" in metric.requires and not system_generates:
+        return False
+    return metric.item_not_applicable(item) is None

@@ -25,6 +25,7 @@ from evalkit.hashing import sha256_file
 from evalkit.metrics import stats
 from evalkit.metrics.audio_input import RECIPES, model_input
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
+from evalkit.torchload import load_weights_only
 from evalkit.types import EvalkitError, Item, ItemError
 
 SAMPLE_RATE = 16_000
@@ -49,13 +50,19 @@ MAX_BATCH_SAMPLES = {"cuda": 8 * 20 * SAMPLE_RATE, "cpu": 10 * SAMPLE_RATE}
 # Measured: at most 2.0e-4 (9 espeak clips of 3-5 s and their prompts in one padded
 # batch, vs. one at a time; tests/metrics/test_speaker.py, docs/metrics.md).
 BATCH_TOLERANCE = 5e-4
+# Clips longer than this are embedded in equal windows of at most this length and
+# represented by the mean of the windows' unit embeddings: the activations of one
+# forward pass grow with the clip (~16 MB per second of audio on a CPU: 30 s took
+# 0.5 GB, 600 s ~10 GB), windows keep them to one window's. Every utterance the
+# protocols score (LibriSpeech-PC targets 4-10 s, Seed-TTS test-en < 20 s) is one
+# window, embedded whole as the protocols do; only runaway generations are windowed.
+WINDOW_SECONDS = 30.0
 
 
 class EcapaEmbedder:
     """spkrec-ecapa-voxceleb's embedding pipeline, built from code (no hyperparams eval)."""
 
     def __init__(self, checkpoint: str, device: str, max_batch_clips: int = 1 << 30) -> None:
-        import torch
         from speechbrain.lobes.features import Fbank
         from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
         from speechbrain.processing.features import InputNormalization
@@ -66,7 +73,7 @@ class EcapaEmbedder:
         self.features = Fbank(n_mels=N_MELS).to(device)
         self.normalize = InputNormalization(norm_type="sentence", std_norm=False).to(device)
         self.model = ECAPA_TDNN(**ECAPA_ARCH)
-        self.model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_weights_only(checkpoint))
         self.model.to(device).eval()
         self.normalize.eval()
 
@@ -100,6 +107,28 @@ class EcapaEmbedder:
             return self.model(feats, lens).squeeze(1).float().cpu().numpy()
 
 
+def windows(clip: np.ndarray, max_samples: int) -> list[np.ndarray]:
+    """`clip` cut into the fewest equal windows of at most `max_samples` samples."""
+    count = max(1, math.ceil(len(clip) / max_samples))
+    bounds = np.linspace(0, len(clip), count + 1).round().astype(int)
+    return [clip[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def embed_in_windows(embedder, clips: Sequence[np.ndarray], window_seconds: float = WINDOW_SECONDS) -> np.ndarray:
+    """Unit embeddings of 16 kHz clips, each the normalized mean of its windows' unit
+    embeddings (one window for any clip up to `window_seconds`: its own embedding)."""
+    pieces, owners = [], []
+    for index, clip in enumerate(clips):
+        for piece in windows(clip, int(window_seconds * SAMPLE_RATE)):
+            pieces.append(piece)
+            owners.append(index)
+    embeddings = np.asarray(embedder.embed(pieces), dtype=np.float64)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    out = np.zeros((len(clips), embeddings.shape[1]))
+    np.add.at(out, owners, embeddings)
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -107,7 +136,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 class SpeakerSimilarity(Metric):
     name = "sim"
-    version = "1"
+    version = "2"  # 2: clips over WINDOW_SECONDS embedded in windows
     description = "speaker similarity: ECAPA-TDNN cosine to the prompt (and ground truth)"
     higher_is_better = True
     requires = frozenset()  # a prompt or a ground-truth recording; see not_applicable
@@ -205,7 +234,7 @@ class SpeakerSimilarity(Metric):
                 except (AudioError, OSError) as exc:
                     known[key] = ItemError.from_exception(exc, stage=f"score:{self.name}")
         # One length-sorted pass over generated clips and uncached recordings together.
-        embeddings = self.embedder().embed(clips + list(to_embed.values()))
+        embeddings = embed_in_windows(self.embedder(), clips + list(to_embed.values()))
         for key, emb in zip(to_embed, embeddings[len(clips) :]):
             self.embeddings.put(key, {"embedding": emb.tolist()})
             known[key] = emb
@@ -229,7 +258,8 @@ class SpeakerSimilarity(Metric):
                     sha = sha256_file(path)
                 except OSError:
                     sha = f"unreadable:{path}"  # load_audio_at then reports the error
-            key = content_key(self.options["embedder"], self.weights.sha256, sha, self.options["audio_input"])
+            key = content_key(self.options["embedder"], self.weights.sha256, sha, self.options["audio_input"],
+                              "window", WINDOW_SECONDS)
             out[name] = (None, None) if path is None else (key, path)
         return out
 

@@ -27,9 +27,13 @@ CHARS_PER_SECOND = 14.5
 # natural speaking-rate variation stays well inside a factor of two.
 TRUNCATION_RATIO = 0.5
 RUN_ON_RATIO = 2.0
-# Silence: 20 ms frames quieter than -40 dB relative to the utterance's loudest frame.
+# Silence: 20 ms frames quieter than -40 dB relative to the utterance's loudest frame,
+# or than -60 dBFS whatever the loudest frame is (speech frames sit around -20 to -35
+# dBFS; a clip that is all digital silence or faint hiss has no loud frame to be
+# relative to, and is all silence).
 FRAME_SECONDS = 0.02
 SILENCE_DB = -40.0
+SILENCE_FLOOR_DBFS = -60.0
 # Clipping: samples at full scale (16-bit max is 32767/32768 = 0.99997).
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 1e-3
@@ -96,14 +100,15 @@ def expected_seconds(item: Item, reference_seconds: float | None) -> tuple[float
 
 
 def silence_ratio(audio: np.ndarray, sample_rate: int) -> float:
-    """Fraction of 20 ms frames more than 40 dB below the loudest frame."""
+    """Fraction of 20 ms frames more than 40 dB below the loudest frame or below -60 dBFS."""
     frame = max(int(FRAME_SECONDS * sample_rate), 1)
     n = len(audio) // frame
     if n == 0:
         return 1.0
-    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-20)
-    db = 20 * np.log10(rms / rms.max())
-    return float(np.mean(db < SILENCE_DB))
+    frames = audio[: n * frame].astype(np.float64).reshape(n, frame)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)  # dBFS (full-scale square wave: 0)
+    silent = (level < level.max() + SILENCE_DB) | (level < SILENCE_FLOOR_DBFS)
+    return float(np.mean(silent))
 
 
 def clipped_fraction(audio: np.ndarray) -> float:
@@ -112,7 +117,7 @@ def clipped_fraction(audio: np.ndarray) -> float:
 
 class DurationSanity(Metric):
     name = "duration"
-    version = "1"
+    version = "2"  # 2: silence also below an absolute -60 dBFS floor
     description = "duration vs. expected (ground truth or text length), silence ratio, clipping"
     higher_is_better = None
     requires = frozenset({"text"})

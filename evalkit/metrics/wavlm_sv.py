@@ -128,9 +128,9 @@ class WavLMEcapa:
     """Speaker embeddings from a UniSpeech WavLM + ECAPA-TDNN checkpoint."""
 
     def __init__(self, checkpoint: str, device: str) -> None:
-        import torch
+        from evalkit.torchload import load_weights_only
 
-        raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        raw = load_weights_only(checkpoint)
         state = raw.get("model", raw)
         if not any(k.startswith(WAVLM_PREFIX) for k in state):
             raise CheckpointLayoutError(

@@ -18,6 +18,22 @@ BAR_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", 
 MAX_BARS = 12  # stage bars: items binned by duration beyond this
 
 
+def _plain_text(plot):
+    """Labels (run and system names, tags, stage names) are text: with mathtext on, a
+    "$" pair in a name would be typeset as math (or fail to parse), and with usetex a
+    name would go through LaTeX. Applies to every text the figure creates, ticks included."""
+    import functools
+
+    @functools.wraps(plot)
+    def plain(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return plot(*args, **kwargs)
+
+    return plain
+
+
 def _figure():
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
@@ -37,6 +53,7 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
+@_plain_text
 def histogram(values: Sequence[float], xlabel: str, bins: int = 30) -> str | None:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
@@ -48,6 +65,7 @@ def histogram(values: Sequence[float], xlabel: str, bins: int = 30) -> str | Non
     return _svg(fig)
 
 
+@_plain_text
 def stacked_bars(labels: Sequence[str], stages: dict[str, Sequence[float]], ylabel: str) -> str | None:
     if not labels or not stages:
         return None
@@ -64,6 +82,7 @@ def stacked_bars(labels: Sequence[str], stages: dict[str, Sequence[float]], ylab
     return _svg(fig)
 
 
+@_plain_text
 def scatter(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str,
             ratios: Sequence[float] = ()) -> str | None:
     """Points with y = r * x guide lines (r = 1 and the given ratios)."""

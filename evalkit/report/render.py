@@ -122,11 +122,20 @@ def destination(out: str | Path | None, bundle: str | Path | None, default_name:
         raise EvalkitError("give --out FILE or --bundle DIR, not both (a bundle's page is DIR/index.html)")
     if bundle is not None:
         bundle = Path(bundle)
-        bundle.mkdir(parents=True, exist_ok=True)
         return bundle / "index.html", bundle
     page = Path(out) if out else DEFAULT_DIR / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', default_name)}.html"
-    page.parent.mkdir(parents=True, exist_ok=True)
     return page, None
+
+
+def publish(page_path: Path, html: str, catalog: AudioCatalog) -> Path:
+    """Replace the page atomically (its bundled clips are already in place), then drop
+    bundled clips only the previous page used: a kill leaves the old or the new page
+    with every clip it refers to."""
+    from evalkit.cache import atomic_write_bytes
+
+    atomic_write_bytes(page_path, html.encode("utf-8"))
+    catalog.prune_bundle()
+    return page_path
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, bundle: str | Path | None = None,
@@ -135,7 +144,7 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
     from evalkit.report.items import run_item_table
     from evalkit.report.plots import leaderboard_rtf, run_figures
 
-    runs = [load_run_data(d) for d in run_dirs]
+    runs, not_shown = load_runs(run_dirs)
     suites = sorted({r.info["suite"]["name"] for r in runs})
     default_name = "-".join([*suites, *sorted({r.system for r in runs})])
     page_path, bundle_dir = destination(out, bundle, default_name)
@@ -151,9 +160,28 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
         "report.html.j2", title=f"evalkit report: {', '.join(suites)}", leaderboards=leaderboards(runs, anchors),
         split_note=len({r.suite_key for r in runs}) > 1, rtf_figure=leaderboard_rtf(runs), pages=pages,
         tables=tables, audio=catalog.sources, n_embedded=len(catalog.embedded), n_clips=len(catalog.sources),
+        not_shown=not_shown,
     )
-    page_path.write_text(html, encoding="utf-8")
-    return page_path
+    return publish(page_path, html, catalog)
+
+
+def load_runs(run_dirs: Sequence[str | Path]) -> tuple[list[RunData], list[tuple[str, str]]]:
+    """The runs that can be shown, and (directory, state) of those that cannot (an
+    unfinished first invocation, a run stopped at setup, a damaged file): a report of
+    a runs/ folder shows what is there and says what is not, rather than failing."""
+    from evalkit.store import run_state
+
+    runs, not_shown = [], []
+    for run_dir in run_dirs:
+        try:
+            runs.append(load_run_data(run_dir))
+        except EvalkitError:
+            not_shown.append((str(run_dir), run_state(run_dir)))
+        except (KeyError, TypeError, ValueError) as exc:  # JSON of the wrong shape
+            not_shown.append((str(run_dir), f"damaged run files ({type(exc).__name__}: {exc})"))
+    if not runs:
+        raise EvalkitError("no run to report: " + "; ".join(f"{d}: {state}" for d, state in not_shown))
+    return runs, not_shown
 
 
 def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str | Path | None = None,
@@ -180,8 +208,7 @@ def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str 
         tables={"regressed": view.regressed, "improved": view.improved, "all-items": view.all_items},
         audio=catalog.sources, n_embedded=len(catalog.embedded), n_clips=len(catalog.sources),
     )
-    page_path.write_text(html, encoding="utf-8")
-    return page_path
+    return publish(page_path, html, catalog)
 
 
 def _checkpoint(ckpt: dict[str, Any]) -> str:

@@ -14,25 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from evalkit.metrics.base import Metric, aggregate_with_counts
+from evalkit.metrics.base import Metric, aggregate_with_counts, failed_for
 from evalkit.summary import headline
 from evalkit.types import Item
-
-
-def failed_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:
-    """Does this record count as a failure for this metric?
-
-    A metric error always does. A generation failure does when the metric would have
-    applied to the item (a speaker-similarity failure is not counted for an item that
-    has no speaker prompt; RTF never counts failures of systems that generate nothing).
-    """
-    if metric.name in record.get("metric_errors", {}):
-        return True
-    if record.get("error") is None:
-        return False
-    if "timings" in metric.requires and not system_generates:
-        return False
-    return metric.item_not_applicable(item) is None
 
 
 def not_applicable_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:

@@ -119,8 +119,7 @@ class RunDriver:
         """Append the item's line to samples.jsonl: durable when this returns."""
         if gen.item.id in self.records:  # never twice, whatever an executor retried
             raise StoreError(f"item {gen.item.id!r} was about to be recorded twice in {self.store.dir}")
-        record = make_record(gen, scored)
-        self.store.append(record)
+        record = self.store.append(make_record(gen, scored))  # a record it cannot store comes back a failure
         self.records[gen.item.id] = record
         self.progress.update(failed=record["error"] is not None or bool(record["metric_errors"]))
 

@@ -46,12 +46,12 @@ class Suite:
 
 
 def file_sha256(path: Path) -> str | None:
-    """sha256 of a suite's audio file (memoised); None for a missing file, which the
-    item's load problem already reports."""
+    """sha256 of a suite's audio file (memoised); None for a missing file or anything but
+    a regular file, which the item's load problem already reports."""
     from evalkit.hashing import cached_sha256
 
-    try:
-        return cached_sha256(path)
+    try:  # only a regular file: opening a named pipe would wait for a writer forever
+        return cached_sha256(path) if path.is_file() else None
     except OSError:
         return None
 

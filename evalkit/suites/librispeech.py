@@ -34,7 +34,7 @@ from evalkit.download import ChecksumMismatch, DownloadError, Remote, extract_ta
 from evalkit.suites.locations import record_location, recorded_location
 from evalkit.suites.manifest import ItemRows, resolve_in_root
 from evalkit.suites.spec import SuiteError, SuiteSpec
-from evalkit.textfile import read_text
+from evalkit.textfile import read_text, text_lines
 
 F5_TTS_COMMIT = "ff690b7ffb82b92e42b6a2bb4e5b16c5b9046d14"
 LIST_NAME = "librispeech_pc_test_clean_cross_sentence.lst"
@@ -96,7 +96,7 @@ def parse_pair_list(path: Path) -> list[Pair]:
     text = read_text(path, SuiteError)
     pairs: list[Pair] = []
     first_line: dict[str, str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):  # the published list has CRLF endings
+    for lineno, line in enumerate(text_lines(text, str(path), SuiteError), 1):  # CRLF endings handled
         if not line.strip():
             continue
         where = f"{path}:{lineno}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evalkit.suites.spec import SuiteError, SuiteSpec, extra_prompt_paths
-from evalkit.textfile import read_text
+from evalkit.textfile import read_text, text_lines
 from evalkit.types import Item
 
 # Ids become file names (audio-dir system, reports): keep them portable and safe.
@@ -39,7 +39,7 @@ class ItemRows:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a syntax error names the file and line."""
     rows = []
-    for lineno, line in enumerate(read_text(path, SuiteError).splitlines(), 1):
+    for lineno, line in enumerate(text_lines(read_text(path, SuiteError), str(path), SuiteError), 1):
         if not line.strip():
             continue
         try:
@@ -92,7 +92,7 @@ def build_items(rows: Iterable[dict[str, Any]], root: Path) -> tuple[list[Item],
         if unknown:
             raise SuiteError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {list(ITEM_FIELDS)}")
         item_id = row.get("id")
-        if not isinstance(item_id, str) or not ID_PATTERN.match(item_id):
+        if not isinstance(item_id, str) or not ID_PATTERN.fullmatch(item_id):
             raise SuiteError(
                 f"{where}: item id {item_id!r} is invalid (letters, digits, '.', '_', '+', '-'; "
                 "must start with a letter or digit; at most 200 characters)"
@@ -100,12 +100,38 @@ def build_items(rows: Iterable[dict[str, Any]], root: Path) -> tuple[list[Item],
         if item_id in seen:
             raise SuiteError(f"{where}: duplicate item id {item_id!r} (first at {seen[item_id]})")
         seen[item_id] = where
+        row, unencodable = _encodable(row)
         item = _row_to_item(row, root, where)
-        problem = item_problem(item)
+        problem = unencodable or item_problem(item)
         if problem:
             problems[item.id] = f"{where}: item {item.id!r}: {problem}"
         items.append(item)
     return items, problems
+
+
+def _encodable(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The row with text UTF-8 cannot encode (lone surrogates such as "\\ud800", which
+    JSON escapes allow) replaced by U+FFFD, and what was found: such an item fails at
+    stage "load" with that message (no file, page or transcript could hold its text),
+    and the other items run."""
+    found = []
+
+    def clean(value: Any, field: str) -> Any:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                found.append(f"{field} holds U+{ord(value[exc.start]):04X} at character {exc.start}")
+                return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+            return value
+        if isinstance(value, list):
+            return [clean(v, field) for v in value]
+        return value
+
+    cleaned = {k: clean(v, k) for k, v in row.items()}
+    if not found:
+        return row, None
+    return cleaned, "text that UTF-8 cannot encode (a lone surrogate): " + "; ".join(found)
 
 
 def _row_to_item(row: dict[str, Any], root: Path, where: str) -> Item:
@@ -114,25 +140,43 @@ def _row_to_item(row: dict[str, Any], root: Path, where: str) -> Item:
         if value in (None, ""):
             return None
         if not isinstance(value, str):
-            raise SuiteError(f"{where}: {key} must be a string path")
+            raise SuiteError(f"{where}: {key} must be a string path, not {_kind(value)}")
         return resolve_in_root(root, value, where)
 
-    text = row.get("text")
-    tags = row.get("tags") or ()
-    if isinstance(tags, str):
-        tags = (tags,)
+    def text(key: str) -> str | None:
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SuiteError(f"{where}: {key} must be a string, not {_kind(value)} (quote it)")
+        return value
+
+    tags = row.get("tags")
+    if tags is None:
+        tags = []
+    elif isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise SuiteError(f"{where}: tags must be a list of non-empty strings (or one string), not {tags!r}")
+    language = row.get("language", "en")
+    if not isinstance(language, str) or not language.strip():
+        raise SuiteError(f"{where}: language must be a language code such as \"en\", not {language!r}")
     extra = extra_prompt_paths(row, where)
     return Item(
         id=row["id"],
-        text="" if text is None else str(text),
+        text=text("text") or "",
         prompt_audio=path("prompt_audio"),
-        prompt_text=row.get("prompt_text"),
+        prompt_text=text("prompt_text"),
         reference_audio=path("reference_audio"),
-        reference_text=row.get("reference_text"),
-        tags=tuple(str(t) for t in tags),
-        language=str(row.get("language", "en")),
+        reference_text=text("reference_text"),
+        tags=tuple(tags),
+        language=language,
         extra_prompt_audio=tuple(resolve_in_root(root, p, where) for p in extra),
     )
+
+
+def _kind(value: Any) -> str:
+    """How a JSON/YAML value reads in an error: `5 (a number)`."""
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
 
 
 def item_problem(item: Item) -> str | None:
@@ -144,6 +188,11 @@ def item_problem(item: Item) -> str | None:
     recordings = [("speaker prompt", item.prompt_audio), ("ground-truth audio", item.reference_audio)]
     recordings += [("extra speaker prompt", p) for p in item.extra_prompt_audio]
     for label, path in recordings:
-        if path is not None and not path.is_file():
-            return f"{label} {path} does not exist"
+        if path is None or path.is_file():
+            continue
+        if path.is_dir():
+            return f"{label} {path} is a directory, not an audio file"
+        if path.exists():
+            return f"{label} {path} is not a regular file (a pipe, device or socket)"
+        return f"{label} {path} does not exist"
     return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from evalkit.suites.locations import record_location, recorded_location
 from evalkit.suites.manifest import ItemRows, resolve_in_root
 from evalkit.suites.spec import BUILDERS, SuiteError, SuiteSpec
-from evalkit.textfile import read_text
+from evalkit.textfile import read_text, text_lines
 
 ENV_VAR = "EVALKIT_SEEDTTS"
 TESTSET_URL = "https://drive.google.com/file/d/1GlSjVfSHkW3-leKKBlfrjuuTGqQ_xaLP"
@@ -82,7 +82,7 @@ def parse_meta(path: Path, language: str) -> list[dict]:
     """Item rows of a meta file (paths relative to its folder); errors name file and line."""
     text = read_text(path, SuiteError)
     rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text_lines(text, str(path), SuiteError), 1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"

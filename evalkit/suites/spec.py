@@ -9,15 +9,18 @@ JSONL) or from a named loader (e.g. LibriSpeech-PC, Seed-TTS meta.lst).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.packaged import builtin_dir
-from evalkit.textfile import read_text
+from evalkit.textfile import parse_yaml, read_text
 from evalkit.types import EvalkitError
 
 DEFAULT_METRICS = ("wer", "sim", "rtf", "duration")
+# A suite's name becomes a folder (runs/<suite>/, baselines/<suite>/): no separators, no "..".
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+ -]{0,99}")
 # Entry-point group of suites that installed packages register: `name = "pkg.module:ATTR"`, where ATTR
 # is the path of the suite's YAML spec (or JSONL items file), or a function returning it.
 SUITE_GROUP = "evalkit.suites"
@@ -99,17 +102,8 @@ def plugin_suite_path(name: str, entry) -> Path:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse YAML safely; a syntax error names the file, line and column."""
-    import yaml
-
-    text = read_text(path, SuiteError)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SuiteError(f"{path}: YAML syntax error at {where}{problem}") from None
+    """Parse a suite's YAML safely; errors name the file, line and column."""
+    return parse_yaml(read_text(path, SuiteError), str(path), SuiteError)
 
 
 _SPEC_KEYS = {
@@ -139,6 +133,16 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
     for key in ("name", "version"):
         if not data.get(key):
             raise SuiteError(f"{path}: missing required key {key!r}")
+    for key in ("name", "main_metric", "default_system", "loader", "prompt_audio", "prompt_text", "root"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise SuiteError(f"{path}: {key} must be a string, not {data[key]!r}")
+    if not SUITE_NAME.fullmatch(str(data["name"])):
+        raise SuiteError(f"{path}: suite name {data['name']!r}: letters, digits, '.', '_', '+', '-' and spaces, "
+                         "starting with a letter or digit (it names folders under runs/ and baselines/)")
+    if not isinstance(data["version"], (str, int, float)) or isinstance(data["version"], bool):
+        raise SuiteError(f"{path}: version must be a string such as \"1\", not {data['version']!r}")
+    if not isinstance(data.get("options") or {}, dict):
+        raise SuiteError(f"{path}: options must be a mapping, not {data['options']!r}")
     options = dict(data.get("options") or {})
     if "items" in data:  # inline items or a JSONL file of them
         options["items"] = data["items"]
@@ -149,6 +153,8 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
     metrics = data.get("metrics", DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not isinstance(metrics, (list, tuple)) or not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise SuiteError(f"{path}: metrics must be a list of metric names (or \"wer, sim\"), not {metrics!r}")
     return SuiteSpec(
         name=str(data["name"]),
         version=str(data["version"]),
@@ -187,6 +193,8 @@ def find_spec(name_or_path: str) -> SuiteSpec:
     """Resolve a suite name or a YAML/JSONL path to its spec."""
     path = Path(name_or_path).expanduser()
     if path.suffix in {".yaml", ".yml", ".jsonl"} or os.sep in name_or_path:
+        if path.is_dir():
+            raise SuiteError(f"{path}: is a directory, not a file")
         if not path.is_file():
             raise SuiteError(f"suite file {path} does not exist")
         return spec_from_file(path)

@@ -37,9 +37,10 @@ class AudioDirSystem(System):
 
     def find(self, item: Item) -> Path | None:
         # Item ids are validated to be plain file names, so this cannot escape the folder.
+        # Anything under the name (a folder, a dangling link) is returned: load_audio says what it is.
         for ext in EXTENSIONS:
             path = self.folder / f"{item.id}{ext}"
-            if path.is_file():
+            if path.exists() or path.is_symlink():
                 return path
         return None
 

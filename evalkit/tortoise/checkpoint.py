@@ -21,6 +21,7 @@ from typing import Mapping
 
 import torch
 
+from evalkit.torchload import load_weights_only
 from evalkit.tortoise.weights import FILES
 from evalkit.types import EvalkitError
 
@@ -47,10 +48,7 @@ def read_state_dict(path: str | Path, subkey: str | None = None) -> dict[str, to
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for foreign or corrupt files
-        raise CheckpointError(f"{path}: cannot be read as a weights-only torch checkpoint ({error})") from error
+    content = load_weights_only(path, CheckpointError)
     if subkey is not None:
         if not isinstance(content, Mapping) or subkey not in content:
             available = sorted(content) if isinstance(content, Mapping) else type(content).__name__

@@ -83,3 +83,75 @@ def test_progress_phases_are_timed_and_logged_above_the_bar(capsys):
     with pytest.raises(RuntimeError), quiet.phase("failing"):
         raise RuntimeError("setup failed")
     assert "failing" in quiet.phases and capsys.readouterr().err == ""
+
+
+def test_length_is_refused_from_the_header_without_decoding(tmp_path, monkeypatch):
+    """A sparse 10 GiB WAV whose header is valid: refused in a few reads, never decoded."""
+    import struct
+
+    head = bytearray(b"RIFF" + struct.pack("<I", 0xFFFFFFF8) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000,
+                     32000, 2, 16) + b"data" + struct.pack("<I", 0xFFFFFFF0))
+    huge = tmp_path / "huge.wav"
+    with open(huge, "wb") as f:
+        f.write(head)
+        f.truncate(10 * 2**30)  # sparse: takes no disk
+    import soundfile
+
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: pytest.fail("decoded a file the header refuses"))
+    with pytest.raises(AudioError, match=r"huge.wav: audio is 134218 s long by its header \(limit 600 s\)"):
+        load_audio(huge)
+
+
+def test_bad_files_are_named_in_plain_words(tmp_path):
+    import struct
+
+    sf.write(tmp_path / "ok.wav", np.zeros(1600, dtype="float32"), 16000)
+    data = bytearray((tmp_path / "ok.wav").read_bytes())
+    data[24:28] = struct.pack("<I", 0)
+    (tmp_path / "rate0.wav").write_bytes(bytes(data))
+    (tmp_path / "folder.wav").mkdir()
+    (tmp_path / "zero.wav").write_bytes(b"")
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    expected = {
+        "rate0.wav": "its WAV header gives a sample rate of 0 Hz",
+        "folder.wav": "is a directory, not an audio file",
+        "zero.wav": "the file is empty (0 bytes)",
+        "dangling.wav": "a symbolic link to",
+    }
+    for name, message in expected.items():
+        with pytest.raises(AudioError) as err:
+            load_audio(tmp_path / name)
+        assert str(err.value).startswith(f"{tmp_path / name}: ") and message in str(err.value), str(err.value)
+
+
+def test_a_file_this_user_may_not_read_says_so(tmp_path):
+    """As another user where the tests run as root (root reads any file)."""
+    import os
+
+    sf.write(tmp_path / "secret.wav", np.zeros(1600, dtype="float32"), 16000)
+    (tmp_path / "secret.wav").chmod(0)
+    os.chmod(tmp_path, 0o755)
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.seteuid(65534)  # nobody; the saved set-user-ID lets the test become root again
+    try:
+        with pytest.raises(AudioError) as err:
+            load_audio(tmp_path / "secret.wav")
+    finally:
+        if as_root:
+            os.seteuid(0)
+    assert str(err.value) == (f"{tmp_path / 'secret.wav'}: permission denied "
+                              "(this user may not read the file or its folder)")
+
+
+def test_silence_ratio_has_an_absolute_floor():
+    from evalkit.metrics.timing import silence_ratio
+
+    rate = 16000
+    assert silence_ratio(np.zeros(rate, dtype=np.float32), rate) == 1.0  # digital silence
+    hiss = np.random.default_rng(0).standard_normal(rate).astype(np.float32) * 1e-4  # -80 dBFS
+    assert silence_ratio(hiss, rate) == 1.0
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate).astype(np.float32)
+    half = np.concatenate([tone[: rate // 2], np.zeros(rate // 2, dtype=np.float32)])
+    assert silence_ratio(half, rate) == pytest.approx(0.5, abs=0.02)
+    assert silence_ratio(tone, rate) == 0.0

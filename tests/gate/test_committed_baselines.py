@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.baseline import list_baselines, load_baseline, policy_path
+from evalkit.baseline import list_baselines, load_baseline, load_suite_policy, policy_path
 from evalkit.gating.policy import load_policy
+from evalkit.gating.standing import required_metrics, standing_problems
 from evalkit.suites import builtin_suites, load_suite
 
 REPO_BASELINES = Path(__file__).resolve().parents[2] / "baselines"
@@ -17,6 +18,9 @@ COMMITTED = list_baselines(REPO_BASELINES)
 def test_committed_baseline_matches_its_suite(suite, name, path):
     snap = load_baseline(path)
     assert snap.suite["name"] == suite and snap.counts["complete"]
+    # The rule `baseline save` and every gate apply: a committed baseline a gate cannot stand on is useless.
+    rules = load_suite_policy(None, suite, REPO_BASELINES)
+    assert list(standing_problems(snap, rules, required_metrics(snap, rules))) == []
     if suite not in builtin_suites():
         pytest.skip(f"suite {suite} is not built in")
     current = load_suite(suite)

@@ -33,6 +33,14 @@ def truncated(base, make_run, tmp_path_factory):
     return make_run("truncated", suite="smoke", system="audio-dir", system_options={"audio_dir": str(folder)})
 
 
+@pytest.fixture(scope="session")
+def untimed(tmp_path_factory) -> str:
+    """A policy for audio-folder candidates, which time nothing: RTF cannot be required."""
+    path = tmp_path_factory.mktemp("policies") / "untimed.yaml"
+    path.write_text("required: [duration]\n")
+    return str(path)
+
+
 def test_identical_runs_pass(base, make_run):
     again = make_run("seeded-1-again", suite="smoke", system="evalkit_gate_plugin:SeededEspeak", seed=1)
     code, out = gate_cli("--baseline", str(base), "--candidate", str(again))
@@ -44,9 +52,10 @@ def test_identical_runs_pass(base, make_run):
     assert "| ↓ rtf |" in out and "PASS (exit 0)" in out
 
 
-def test_truncated_audio_regresses_and_names_the_metric(base, truncated, tmp_path):
+def test_truncated_audio_regresses_and_names_the_metric(base, truncated, untimed, tmp_path):
     junit = tmp_path / "gate.xml"
-    code, out = gate_cli("--baseline", str(base), "--candidate", str(truncated), "--junit", str(junit))
+    code, out = gate_cli("--baseline", str(base), "--candidate", str(truncated), "--junit", str(junit),
+                         "--policy", untimed)
     assert code == 1, out
     found = verdicts(truncated)
     assert found["truncation_rate"] == "regression" and found["duration_log_error"] == "regression"
@@ -55,7 +64,7 @@ def test_truncated_audio_regresses_and_names_the_metric(base, truncated, tmp_pat
     # the gate says so rather than letting the PASS rows speak for it.
     assert found["rtf"] == "skipped"
     warnings = gate_json(truncated)["warnings"]
-    assert any(w.startswith("required metric 'rtf': no summary could be judged") for w in warnings)
+    assert any(w.startswith("metric 'rtf' not judged, not required") for w in warnings)
     suite = ET.parse(junit).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert set(cases) == {"run checks", *found}
@@ -65,9 +74,20 @@ def test_truncated_audio_regresses_and_names_the_metric(base, truncated, tmp_pat
     assert int(suite.get("tests")) == len(cases)
 
 
-def test_exit_code_of_the_real_process(base, truncated, tmp_path):
+def test_a_required_metric_the_candidate_cannot_score_is_exit_2(base, truncated):
+    """By default every metric the baseline scored is required; the audio folder has
+    no timings, so RTF cannot be judged: exit 2 (never a pass), regressions still shown."""
+    code, out = gate_cli("--baseline", str(base), "--candidate", str(truncated))
+    assert code == 2, out
+    result = gate_json(truncated)
+    assert result["status"] == "incomplete"
+    assert "candidate: required metric 'rtf' scored on 0 item(s)" in out
+    assert verdicts(truncated)["truncation_rate"] == "regression"
+
+
+def test_exit_code_of_the_real_process(base, truncated, untimed, tmp_path):
     res = subprocess.run([sys.executable, "-m", "evalkit", "gate", "--baseline", str(base), "--candidate",
-                          str(truncated), "--out", str(tmp_path / "g.json")], cwd=REPO_ROOT,
+                          str(truncated), "--out", str(tmp_path / "g.json"), "--policy", untimed], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 1, res.stderr
     assert json.loads((tmp_path / "g.json").read_text())["exit_code"] == 1
@@ -120,17 +140,17 @@ def test_failures_above_the_policy_limit_are_incomplete(base, make_run, tmp_path
     code, out = gate_cli("--baseline", str(base), "--candidate", str(holes))
     assert code == 2 and "failure rate 20.0% (generation)" in out
     lenient = tmp_path / "lenient.yaml"
-    lenient.write_text("max_failure_rate: 0.25\n")
+    lenient.write_text("max_failure_rate: 0.25\nrequired: [duration]\n")
     code, out = gate_cli("--baseline", str(base), "--candidate", str(holes), "--policy", str(lenient))
     assert code == 0, out
 
 
 def test_repeated_seeds_pass_with_a_calibrated_policy_that_still_catches_regressions(
-    base, seeded_run, truncated, tmp_path
+    base, seeded_run, truncated, untimed, tmp_path
 ):
     calibration = [base, seeded_run(2), seeded_run(3)]
     policy = tmp_path / "policy.yaml"
-    code, out = gate_cli("calibrate", *map(str, calibration), "--out", str(policy))
+    code, out = gate_cli("calibrate", *map(str, calibration), "--out", str(policy), "--policy", untimed)
     assert code == 0, out
     text = policy.read_text()
     assert text.startswith("# Gate policy for suite smoke v1") and "noise_floor" in text
@@ -163,11 +183,13 @@ def test_saved_baseline_gates_like_its_run_and_brings_the_suite_policy(base, tru
     assert main(["baseline", "save", str(base), "-q"]) == 2  # exists: needs --force
     assert main(["baseline", "save", str(base), "--name", "seeded", "-q"]) == 0
     code, _ = gate_cli("--baseline", str(base), "--candidate", str(truncated))
-    from_run = gate_json(truncated)["results"]
+    from_run = gate_json(truncated)
     code_named, _ = gate_cli("--baseline", "seeded", "--candidate", str(truncated))
-    from_file = gate_json(truncated)["results"]
-    assert code == code_named == 1 and from_file == from_run
-    (tmp_path / "baselines" / "smoke" / "policy.yaml").write_text("summaries:\n  truncation_rate: {abs: 2}\n"
+    from_file = gate_json(truncated)
+    assert code == code_named == 2  # rtf is required by default and the audio folder has no timings
+    assert from_file["results"] == from_run["results"] and from_file["problems"] == from_run["problems"]
+    (tmp_path / "baselines" / "smoke" / "policy.yaml").write_text("required: [duration]\n"
+                                                                   "summaries:\n  truncation_rate: {abs: 2}\n"
                                                                    "  duration_log_error: {gate: false}\n"
                                                                    "  silence_ratio: {gate: false}\n")
     code, out = gate_cli("--baseline", "seeded", "--candidate", str(truncated))
@@ -175,7 +197,7 @@ def test_saved_baseline_gates_like_its_run_and_brings_the_suite_policy(base, tru
     assert gate_json(truncated)["policy"]["source"].endswith("smoke/policy.yaml")
     # Without --baseline, the candidate's system names it: seeded-espeak.json.
     again = gate_cli("--candidate", str(base))
-    assert again[0] == 0 and "baseline `seeded-espeak/seeded-1`" in again[1]
+    assert again[0] == 0 and "baseline seeded-espeak/seeded-1 " in again[1]
 
 
 def test_unknown_baseline_name_lists_the_saved_ones(base, tmp_path, monkeypatch, capsys):
@@ -187,11 +209,11 @@ def test_unknown_baseline_name_lists_the_saved_ones(base, tmp_path, monkeypatch,
     assert "saved: espeak" in capsys.readouterr().err
 
 
-def test_step_summary_is_appended(base, truncated, tmp_path, monkeypatch):
+def test_step_summary_is_appended(base, truncated, untimed, tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    gate_cli("--baseline", str(base), "--candidate", str(truncated))
+    gate_cli("--baseline", str(base), "--candidate", str(truncated), "--policy", untimed)
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "### evalkit gate: REGRESSION (exit 1)" in text
 

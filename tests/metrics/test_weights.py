@@ -187,6 +187,38 @@ def test_file_hash_is_cached_by_path_size_mtime(tmp_path):
     assert weights.file_sha256(f) == hashlib.sha256(b"two").hexdigest()
 
 
+def test_an_in_place_edit_with_its_mtime_put_back_is_hashed_again(tmp_path, isolated_cache, monkeypatch):
+    """The fast hash cache must not serve the old sha256 for new bytes: an edit of the same
+    size whose mtime is restored (os.utime, touch -d, cp -p) still changes the ctime."""
+    import os
+
+    from evalkit import hashing
+
+    big = tmp_path / "ckpt.pth"
+    old, new = b"a" * (2 << 20), b"a" * ((2 << 20) - 1) + b"b"
+    big.write_bytes(old)
+    assert hashing.cached_sha256(big) == hashlib.sha256(old).hexdigest()
+    hashed = []
+    monkeypatch.setattr(hashing, "sha256_file",
+                        lambda p: hashed.append(p) or hashlib.sha256(Path(p).read_bytes()).hexdigest())
+    assert hashing.cached_sha256(big) == hashlib.sha256(old).hexdigest() and hashed == []  # served from the cache
+    before = big.stat()
+    time.sleep(0.01)  # a ctime the edit can tell apart on coarse clocks
+    with open(big, "r+b") as f:  # same size, in place (same inode)
+        f.seek(len(old) - 1)
+        f.write(b"b")
+    os.utime(big, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = big.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert hashing.cached_sha256(big) == hashlib.sha256(new).hexdigest() and len(hashed) == 1
+    small = tmp_path / "small.bin"  # under a MiB: hashed every time, no cache to fool
+    small.write_bytes(b"one")
+    assert hashing.cached_sha256(small) == hashlib.sha256(b"one").hexdigest()
+    hashed.clear()
+    hashing.cached_sha256(small)
+    assert len(hashed) == 1
+
+
 def test_real_offline_providers_link_into_the_cache(root):
     from importlib.util import find_spec
 

@@ -52,3 +52,72 @@ def test_provenance_says_where_each_checkpoint_came_from():
     assert _checkpoint({"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"}) == f"/w/ar.pth · sha256 {sha}"
     assert _checkpoint({"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}) == \
         f"random weights (init seed 3) · sha256 {sha}"
+
+
+SETUP_FAILS = '''
+from evalkit.systems.espeak import EspeakSystem
+
+class BrokenSetup(EspeakSystem):
+    name = "broken-setup"
+
+    def setup(self, device):
+        raise RuntimeError("no GPU driver")
+'''
+
+
+def test_a_folder_with_unfinished_and_failed_runs_renders_the_rest_and_lists_them(
+        report_runs, tmp_path, monkeypatch):
+    """`make report` over a runs/ holding a run killed mid-way, one that failed at setup
+    and a damaged one: the complete runs render, the others are listed with their state."""
+    import shutil
+
+    from evalkit.api import EvalConfig, evaluate
+    from evalkit.cli import main
+
+    runs = tmp_path / "runs"
+    for name in ("espeak", "ground-truth"):
+        shutil.copytree(report_runs[name], runs / name)
+    interrupted = runs / "interrupted"
+    shutil.copytree(report_runs["espeak"], interrupted)
+    (interrupted / "metrics.json").unlink()  # killed during its first invocation
+    lines = (interrupted / "samples.jsonl").read_text().splitlines(keepends=True)
+    (interrupted / "samples.jsonl").write_text("".join(lines[:2]))
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "evalkit_broken_setup.py").write_text(SETUP_FAILS)
+    monkeypatch.syspath_prepend(str(plugin))
+    try:
+        evaluate(EvalConfig(suite="smoke", system="evalkit_broken_setup:BrokenSetup", metrics=("rtf",),
+                            out=runs / "setup-failed", quiet=True))
+    except RuntimeError as exc:
+        assert "no GPU driver" in str(exc)
+    damaged = runs / "damaged"
+    damaged.mkdir()
+    (damaged / "run.json").write_text('{"run_id": "dam')
+    page = tmp_path / "all.html"
+    assert main(["report", str(runs), "--out", str(page), "-q"]) == 0
+    html = page.read_text()
+    assert html.count('class="run"') == 2 and "<h3>Not shown</h3>" in html
+    listed = dict(re.findall(r'<li><span class="mono">([^<]+)</span>: ([^<]+)</li>', html))
+    assert listed[str(interrupted)] == "no metrics.json: 2 of 5 items recorded; interrupted"
+    assert listed[str(runs / "setup-failed")] == ("no metrics.json: 0 of 10 items recorded; stopped before "
+                                                  "scoring any item (failed at setup, or interrupted)")
+    assert listed[str(damaged)].startswith(f"{damaged / 'run.json'}: damaged")
+
+
+def test_names_reach_the_figures_as_plain_text(report_runs, tmp_path):
+    """A system name with "$...$" is not typeset as math (nor fails to parse as it)."""
+    import json
+    import shutil
+
+    from evalkit.report.render import write_report
+
+    run = tmp_path / "dollars"
+    shutil.copytree(report_runs["espeak"], run)
+    info = json.loads((run / "run.json").read_text())
+    name = r"sys $\notacommand{x}$ & $x^2$"
+    info["system"]["name"] = name
+    (run / "run.json").write_text(json.dumps(info))
+    html = write_report([run], out=tmp_path / "r.html").read_text()
+    texts = [t.replace("&amp;", "&") for t in re.findall(r"<text[^>]*>(.*?)</text>", html, re.S)]
+    assert any(name in t for t in texts), texts

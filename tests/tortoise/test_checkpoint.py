@@ -74,12 +74,29 @@ class _NotWeights:
     pass
 
 
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch ran",))
+
+
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as file:
         pickle.dump({"weight": _NotWeights()}, file)
-    with pytest.raises(CheckpointError, match="weights-only"):
+    with pytest.raises(CheckpointError) as err:
         read_state_dict(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: refused: the checkpoint holds Python objects other than tensors")
+    assert "(Unsupported operand" in message  # torch's diagnosis of what the file holds is kept...
+    assert "weights_only" not in message and "False" not in message  # ...its advice to load unsafely is not
+    code = tmp_path / "code.pth"
+    with open(code, "wb") as file:
+        pickle.dump({"weight": _RunsCode()}, file)
+    with pytest.raises(CheckpointError, match="refused") as err:
+        read_state_dict(code)
+    assert "weights_only" not in str(err.value) and not (tmp_path / "ran").exists()
     with pytest.raises(CheckpointError, match="not found"):
         read_state_dict(tmp_path / "absent.pth")
 
