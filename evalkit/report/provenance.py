@@ -73,14 +73,6 @@ def entries(mapping: Mapping[str, Any], skip: tuple[str, ...] = ()) -> tuple[Ent
     return tuple(entry(str(k), v) for k, v in mapping.items() if k not in skip)
 
 
-def checkpoint_text(ckpt: Mapping[str, Any]) -> str:
-    """Where a component's weights came from: its file, or the source when there is none (random init)."""
-    where = ckpt.get("path") or ckpt.get("source") or "?"
-    if ckpt.get("random"):
-        where = f"random weights (init seed {ckpt.get('init_seed')})"
-    return f"{where} · sha256 {ckpt.get('sha256')}"
-
-
 def _short_sha(value: Any) -> str:
     return str(value)[:12] if value else "?"
 
@@ -123,8 +115,7 @@ def sections(run: RunData) -> list[Section]:
     if checkpoints:
         out.append(Section("checkpoints", ", ".join(f"{k} {_short_sha((v or {}).get('sha256'))}"
                                                      for k, v in checkpoints.items()),
-                           tuple(Entry(str(k), checkpoint_text(v or {}), entries(v or {}))
-                                 for k, v in checkpoints.items())))
+                           tuple(entry(str(k), v or {}) for k, v in checkpoints.items())))
     out.append(Section("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items",
                        (*entries(suite), Entry("protocol", str(info.get("protocol"))))))
     for prov in info.get("metrics") or []:

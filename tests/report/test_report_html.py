@@ -45,14 +45,27 @@ def test_out_and_bundle_are_exclusive(report_runs, tmp_path, capsys):
     assert code == 2 and "not both" in capsys.readouterr().err
 
 
-def test_provenance_says_where_each_checkpoint_came_from():
-    from evalkit.report.provenance import checkpoint_text
+def test_provenance_says_where_each_checkpoint_came_from(report_runs):
+    import dataclasses
 
+    from evalkit.report.provenance import Entry, sections
+    from evalkit.report.runs import load_run_data
+
+    run = load_run_data(report_runs["espeak"])
     sha = "ab" * 32
-    assert checkpoint_text({"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"}) == \
-        f"/w/ar.pth · sha256 {sha}"
-    assert checkpoint_text({"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}) == \
-        f"random weights (init seed 3) · sha256 {sha}"
+    checkpoints = {"autoregressive": {"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"},
+                   "diffusion": {"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}}
+    info = {**run.info, "system": {**run.info["system"], "checkpoints": checkpoints}}
+    by_title = {s.title: s for s in sections(dataclasses.replace(run, info=info))}
+    assert by_title["checkpoints"].summary == f"autoregressive {sha[:12]}, diffusion {sha[:12]}"
+    assert by_title["checkpoints"].entries == (
+        Entry("autoregressive", "", (Entry("path", "/w/ar.pth"), Entry("sha256", sha),
+                                     Entry("source", "local:/w/ar.pth"))),
+        Entry("diffusion", "", (Entry("path", "null"), Entry("sha256", sha), Entry("source", "random"),
+                                Entry("random", "true"), Entry("init_seed", "3"))))
+    assert "checkpoints" not in by_title["system"].summary and "checkpoints" not in {
+        e.key for e in by_title["system"].entries}
+    assert "checkpoints" not in {s.title for s in sections(run)}  # espeak has none
 
 
 def test_provenance_entries_nest_one_level_then_use_dotted_keys():
