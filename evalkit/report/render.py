@@ -10,8 +10,8 @@ only the page's own script (by hash) to run, as a second line of defence.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +21,8 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.report.audio import EMBED_BUDGET_BYTES, AudioCatalog
-from evalkit.report.leaderboard import Cell, cell, leaderboards
+from evalkit.report.leaderboard import Cell, Table, cell, leaderboards
+from evalkit.report.provenance import Section, sections
 from evalkit.report.runs import RunData, load_run_data
 from evalkit.summary import ARROW, ordered_names
 from evalkit.types import EvalkitError
@@ -42,45 +43,10 @@ class Card:
 class RunPage:
     anchor: str
     run: RunData
-    provenance: list[tuple[str, str]]
+    provenance: list[Section]
     cards: list[Card]
     figures: list[tuple[str, str]]
     table_id: str
-
-
-def _hardware(info: dict[str, Any]) -> str:
-    hw = info.get("hardware") or {}
-    text = f"device {info.get('device')} · CPU {hw.get('cpu')} x{hw.get('cpu_count')}"
-    if hw.get("gpu"):
-        text += f" · GPU {hw.get('gpu')} x{hw.get('gpu_count')} (driver {hw.get('gpu_driver')})"
-    return text
-
-
-def provenance(run: RunData) -> list[tuple[str, str]]:
-    """(label, text) rows of a run's header: what produced these numbers."""
-    info, system, suite = run.info, run.info["system"], run.info["suite"]
-    git = info.get("git") or {}
-    dirty = " (dirty)" if git.get("dirty") else ""
-    version = f" · {system['version']}" if system.get("version") else ""
-    rows = [
-        ("run", (f"{info['run_id']} · created {info.get('created')} · seed {info.get('seed')} · "
-                 f"{len(info.get('invocations') or [])} invocation(s)")),
-        ("command", info.get("command") or ""),
-        ("evalkit", (f"{info.get('evalkit_version')} · git {str(git.get('sha'))[:12]}{dirty} · "
-                     f"python {info.get('python')}")),
-        ("hardware", _hardware(info)),
-        ("system", f"{system['name']} {json.dumps(system.get('options') or {})}{version}"),
-    ]
-    for component, ckpt in (system.get("checkpoints") or {}).items():
-        rows.append((f"checkpoint {component}", _checkpoint(ckpt or {})))
-    rows.append(("suite", f"{suite['name']} v{suite['version']} · {suite.get('n_items')} items"))
-    rows.append(("suite content", str(suite["content_hash"])))
-    rows.append(("protocol", str(info.get("protocol"))))
-    for prov in info.get("metrics") or []:
-        rows.append((f"metric {prov.get('name')}", json.dumps(prov, sort_keys=True)))
-    packages = info.get("packages") or {}
-    rows.append(("packages", ", ".join(f"{k} {v}" for k, v in packages.items() if v)))
-    return rows
 
 
 def cards(run: RunData) -> list[Card]:
@@ -155,14 +121,26 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None, 
     for anchor, run in zip(anchors, runs):
         table_id = f"items-{anchor}"
         tables[table_id] = run_item_table(run, catalog, len(runs))
-        pages.append(RunPage(anchor, run, provenance(run), cards(run), run_figures(run), table_id))
+        pages.append(RunPage(anchor, run, sections(run), cards(run), run_figures(run), table_id))
     html = render_page(
-        "report.html.j2", title=f"evalkit report: {', '.join(suites)}", leaderboards=leaderboards(runs, anchors),
+        "report.html.j2", title=f"evalkit report: {', '.join(suites)}",
+        leaderboards=[with_picture(t) for t in leaderboards(runs, anchors)],
         split_note=len({r.suite_key for r in runs}) > 1, rtf_figure=leaderboard_rtf(runs), pages=pages,
         tables=tables, audio=catalog.sources, n_embedded=len(catalog.embedded), n_clips=len(catalog.sources),
         not_shown=not_shown,
     )
     return publish(page_path, html, catalog)
+
+
+def with_picture(table: Table) -> Table:
+    """The table with its runs at a glance: main metric against SIM-o (or the main metric alone)."""
+    from evalkit.report.plots import run_comparison
+
+    main = next((c.name for c in table.columns if c.kind == "summary"), None)
+    if main is None:
+        return table
+    sim = "sim_o" if any(c.name == "sim_o" for c in table.columns) and main != "sim_o" else None
+    return dataclasses.replace(table, picture=run_comparison(table.runs, main, sim))
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> tuple[list[RunData], list[tuple[str, str]]]:
@@ -210,10 +188,3 @@ def write_compare(baseline_dir: str | Path, candidate_dir: str | Path, out: str 
     )
     return publish(page_path, html, catalog)
 
-
-def _checkpoint(ckpt: dict[str, Any]) -> str:
-    """Where a component's weights came from: its file, or the source when there is none (random init)."""
-    where = ckpt.get("path") or ckpt.get("source") or "?"
-    if ckpt.get("random"):
-        where = f"random weights (init seed {ckpt.get('init_seed')})"
-    return f"{where} · sha256 {ckpt.get('sha256')}"

@@ -73,6 +73,8 @@ def test_report_leads_with_the_headline_and_counts_not_applicable(seedtts_run):
     run = load_run_data(seedtts_run)
     columns = columns_for([run])
     assert columns[0].name == "wer_macro" and columns[0].main
+    # The leaderboard's headline: the protocol's main figure, the quality predictor, failures.
+    assert [c.name for c in columns if c.headline] == ["wer_macro", "dnsmos_ovrl", "failed"]
     main_cards = [c for c in cards(run) if c.main]
     assert [c.name for c in main_cards] == ["wer_macro"]
     wer_card = next(c for c in cards(run) if c.name == "wer")

@@ -29,7 +29,7 @@ def test_folder_of_runs_and_the_embedding_budget(report_runs, tmp_path):
     root = report_runs["espeak"].parent  # holds all four runs
     assert main(["report", str(root), "--out", str(page), "--embed-mb", str(budget_mb), "-q"]) == 0
     html = page.read_text()
-    assert html.count('<table class="leaderboard">') == 2 and html.count('class="run"') == 4
+    assert html.count('<table class="leaderboard headlined"') == 2 and html.count('class="run"') == 4
     sources = audio_sources(page)
     embedded = [s for s in sources.values() if s.startswith("data:")]
     linked = [s for s in sources.values() if not s.startswith("data:")]
@@ -45,13 +45,104 @@ def test_out_and_bundle_are_exclusive(report_runs, tmp_path, capsys):
     assert code == 2 and "not both" in capsys.readouterr().err
 
 
-def test_provenance_says_where_each_checkpoint_came_from():
-    from evalkit.report.render import _checkpoint
+def test_provenance_says_where_each_checkpoint_came_from(report_runs):
+    import dataclasses
 
+    from evalkit.report.provenance import Entry, sections
+    from evalkit.report.runs import load_run_data
+
+    run = load_run_data(report_runs["espeak"])
     sha = "ab" * 32
-    assert _checkpoint({"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"}) == f"/w/ar.pth · sha256 {sha}"
-    assert _checkpoint({"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}) == \
-        f"random weights (init seed 3) · sha256 {sha}"
+    checkpoints = {"autoregressive": {"path": "/w/ar.pth", "sha256": sha, "source": "local:/w/ar.pth"},
+                   "diffusion": {"path": None, "sha256": sha, "source": "random", "random": True, "init_seed": 3}}
+    info = {**run.info, "system": {**run.info["system"], "checkpoints": checkpoints}}
+    by_title = {s.title: s for s in sections(dataclasses.replace(run, info=info))}
+    assert by_title["checkpoints"].summary == f"autoregressive {sha[:12]}, diffusion {sha[:12]}"
+    assert by_title["checkpoints"].entries == (
+        Entry("autoregressive", "", (Entry("path", "/w/ar.pth"), Entry("sha256", sha),
+                                     Entry("source", "local:/w/ar.pth"))),
+        Entry("diffusion", "", (Entry("path", "null"), Entry("sha256", sha), Entry("source", "random"),
+                                Entry("random", "true"), Entry("init_seed", "3"))))
+    assert "checkpoints" not in by_title["system"].summary and "checkpoints" not in {
+        e.key for e in by_title["system"].entries}
+    assert "checkpoints" not in {s.title for s in sections(run)}  # espeak has none
+
+
+def test_provenance_entries_nest_one_level_then_use_dotted_keys():
+    from evalkit.report.provenance import Entry, entry
+
+    options = {"beam_size": 5, "temperatures": [0.0, 0.2], "language": None, "fp16": False,
+               "asr": {"weights": {"sha256": "ab"}, "decoding": {"patience": 1.0}},
+               "cells": [{"seed": 0}, {"seed": 1}], "empty": {}}
+    got = entry("options", options)
+    assert got.text == "" and got.children == (
+        Entry("beam_size", "5"), Entry("temperatures", "0.0, 0.2"), Entry("language", "null"),
+        Entry("fp16", "false"), Entry("asr.weights.sha256", "ab"), Entry("asr.decoding.patience", "1.0"),
+        Entry("cells.0.seed", "0"), Entry("cells.1.seed", "1"), Entry("empty", "{}"))
+    assert entry("options", {}) == Entry("options", "{}") and entry("gpus", []) == Entry("gpus", "[]")
+    assert entry("name", "<b>x</b>") == Entry("name", "<b>x</b>")  # text; the template escapes it
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval, written out (Agresti & Coull 1998, eq. 2)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return centre - half, centre + half
+
+
+def test_failed_column_counts_failed_items_with_a_wilson_interval(report_runs, mini_suite, tmp_path):
+    """A real run whose system failed on one item of five (its audio file is missing)."""
+    import shutil
+
+    import pytest
+
+    from evalkit.api import EvalConfig, evaluate
+    from evalkit.report.leaderboard import FAILURES, leaderboards
+    from evalkit.report.runs import load_run_data
+
+    audio = tmp_path / "audio"
+    shutil.copytree(report_runs["truncated"].parent / "truncated-audio", audio)
+    (audio / "smoke-02.wav").unlink()
+    evaluate(EvalConfig(suite=str(mini_suite), system="audio-dir", system_options={"audio_dir": str(audio)},
+                        metrics=("rtf", "duration"), out=tmp_path / "run", quiet=True))
+    runs = [load_run_data(tmp_path / "run"), load_run_data(report_runs["truncated"])]
+    (table,) = leaderboards(runs, ["run-0", "run-1"])
+    index = [c.name for c in table.columns].index(FAILURES)
+    assert table.columns[index].headline and table.columns[index].arrow == "↓"
+    failing, clean = (row.cells[index] for row in table.rows)
+    assert failing.value == pytest.approx(0.2) and failing.text == "20.0%"
+    low, high = wilson(1, 5)
+    assert failing.ci == f"[{low:.1%}, {high:.1%}]" == "[3.6%, 62.4%]"
+    assert failing.detail == "1 of 5 items · generate 1"
+    assert clean.value == 0 and clean.ci == f"[0.0%, {wilson(0, 5)[1]:.1%}]"
+
+
+def test_the_picture_draws_each_runs_interval(report_runs):
+    """The whiskers of the main metric vs SIM-o picture are the summaries' 95% intervals."""
+    import numpy as np
+
+    from evalkit.report.plots import comparison_figure
+    from evalkit.report.runs import load_run_data
+
+    runs = [load_run_data(report_runs[k]) for k in ("ground-truth", "espeak", "truncated")]
+    caption, fig = comparison_figure(runs, "wer", "sim_o")
+    assert caption == "runs at a glance: wer against sim_o, with 95% intervals"
+    ax = fig.axes[0]
+    segments = [np.asarray(seg) for coll in ax.collections for seg in coll.get_segments()]
+    for run in runs[:2]:  # truncated has neither summary: not drawn
+        x, y = run.summary["metrics"]["wer"]["value"], run.summary["metrics"]["sim_o"]["value"]
+        wlo, whi = run.summary["metrics"]["wer"]["ci95"]
+        slo, shi = run.summary["metrics"]["sim_o"]["ci95"]
+        assert any(np.allclose(seg, [[wlo, y], [whi, y]]) for seg in segments), run.label
+        assert any(np.allclose(seg, [[x, slo], [x, shi]]) for seg in segments), run.label
+    assert len(segments) == 4
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["ground-truth · ground-truth (topline)", "espeak · espeak"]
+    # Without SIM-o for two runs, the main metric alone, one line per run.
+    caption, _ = comparison_figure(runs, "wer", "utmos")
+    assert caption == "runs at a glance: wer with 95% intervals"
+    assert comparison_figure(runs[2:], "wer", "sim_o") is None
 
 
 SETUP_FAILS = '''
