@@ -390,6 +390,18 @@ def hub_file(source: HubSource, path: str, label: str) -> Path | None:
 
     # huggingface_hub's own offline switch also counts (it reads TRANSFORMERS_OFFLINE too).
     no_downloads = offline() or bool(constants.HF_HUB_OFFLINE)
+    if not no_downloads:
+        try:  # a cached file needs no network
+            return Path(hf_hub_download(source.repo, path, revision=source.revision, local_files_only=True))
+        except LocalEntryNotFoundError:
+            pass
+        unreachable = _unreachable(constants.ENDPOINT)
+        if unreachable:  # say so at once, instead of huggingface_hub's ~25 s of retries and their log lines
+            raise WeightsError(
+                f"cannot download {label} from {source.describe()}: {unreachable}, and it is not in the Hugging "
+                "Face cache. Retry with access to the hub, or copy the weight's folder from a machine that has it "
+                "(set HF_HUB_OFFLINE=1 on machines without a network)."
+            )
     try:
         return Path(hf_hub_download(source.repo, path, revision=source.revision, local_files_only=no_downloads,
                                     etag_timeout=_TIMEOUT_S))
@@ -402,6 +414,20 @@ def hub_file(source: HubSource, path: str, label: str) -> Path | None:
         ) from None
     except (HfHubHTTPError, OSError) as exc:
         raise WeightsError(f"cannot download {label} from {source.describe()}: {exc}") from None
+
+
+def _unreachable(endpoint: str, timeout_s: float = 5.0) -> str | None:
+    """Why `endpoint` cannot be connected to (name lookup or TCP connect), or None when it can."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"{host}:{port} is unreachable ({exc.strerror or exc})"
+    return None
 
 
 def download_file(url: str, target: Path, sha256: str | None, desc: str) -> None:

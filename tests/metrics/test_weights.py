@@ -414,8 +414,19 @@ def test_hub_weights_offline_and_not_cached_fail_fast(hub):
     assert HubHandler.requests == [] and time.monotonic() - start < 30
 
 
+def test_unreachable_hub_is_named_at_once(hub):
+    """Without the reachability check huggingface_hub retried for ~23 s, logging every retry."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    got = resolve_from_hub({**hub, "endpoint": f"http://127.0.0.1:{closed}"}, PAYLOAD_SHA)
+    assert got["error"] == "WeightsError" and f"127.0.0.1:{closed} is unreachable" in got["message"], got
+    assert "HF_HUB_OFFLINE=1" in got["message"]
+
+
 def test_file_missing_on_the_hub_is_a_clear_error(hub):
-    # (An unreachable hub is not tested: huggingface_hub retries for ~23 s before it gives up.)
     got = resolve_from_hub(hub, PAYLOAD_SHA)
     assert got["error"] == "WeightsError"
     assert "cannot download acme/tts/model.bin from hf:acme/tts@v1.0" in got["message"]
