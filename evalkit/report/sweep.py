@@ -22,6 +22,7 @@ from pathlib import Path
 
 from evalkit.gating.outputs import format_number
 from evalkit.gating.paired import PairedDelta, paired_delta
+from evalkit.report.leaderboard import HEADLINE_SUMMARIES
 from evalkit.report.runs import RunData, load_run_data
 from evalkit.summary import ARROW, ordered_names
 
@@ -161,7 +162,9 @@ def write_sweep_report(cells: Sequence[tuple], reference: str | None, out: str |
         "sweep.html.j2", title=f"evalkit sweep: {first.system} on {suite['name']}",
         suite=f"{suite['name']} v{suite['version']} · content {suite['content_hash'][:12]} · "
               f"{first.summary.get('n_items')} items per run",
-        columns=[(c, ARROW[first.direction(c)].strip(), c == first.main_metric) for c in columns],
+        # As on the leaderboard: the headline summaries shown, the others behind the columns toggle.
+        columns=[(c, ARROW[first.direction(c)].strip(), c == first.main_metric,
+                  c == first.main_metric or c in HEADLINE_SUMMARIES) for c in columns],
         configurations=configurations, comparisons=comparisons,
         reference=Path(reference).name if reference else None, n_cells=len(cells),
         tables={}, audio={}, n_embedded=0, n_clips=0,
