@@ -4,7 +4,9 @@ SHELL := /bin/bash
 PYTHON_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# --no-cache-dir: pip would otherwise keep a second copy of every wheel (torch's CUDA
+# libraries alone are ~4 GB) in ~/.cache/pip, which a small CI disk cannot spare.
+PIP := $(PY) -m pip --disable-pip-version-check -q --no-cache-dir
 
 # make eval parameters (see README.md); empty means "the suite's / system's default".
 SUITE ?= smoke

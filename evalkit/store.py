@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from evalkit.cache import atomic_write_bytes
-from evalkit.types import EvalkitError
+from evalkit.schema import Sample
+from evalkit.types import EvalkitError, ItemError
 
-SCHEMA_VERSION = 1
+__all__ = ["RunStore", "StoreError", "load_run", "read_samples", "write_json"]
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
@@ -145,15 +146,14 @@ def unencodable_failure(record: dict[str, Any]) -> dict[str, Any]:
     error at stage "store" that names the fields. A rerun with --retry-failed retries it."""
     where = sorted(_unencodable_fields(record))
     clean = _scrub(record)
-    return {
-        "item_id": clean["item_id"], "text": clean.get("text"), "tags": clean.get("tags", []),
-        "seed": record.get("seed"), "audio": None, "timing": None, "system_extras": {}, "scores": {},
-        "metric_errors": {},
-        "error": {"type": "UnencodableText", "stage": "store",
-                  "message": f"item {clean['item_id']!r}: {', '.join(where)} held text that UTF-8 cannot encode "
-                             "(a lone surrogate such as \\ud800); the item's results could not be stored"},
-        "finished": record.get("finished"),
-    }
+    error = ItemError("UnencodableText", f"item {clean['item_id']!r}: {', '.join(where)} held text that UTF-8 "
+                      "cannot encode (a lone surrogate such as \\ud800); the item's results could not be stored",
+                      "store")
+    return Sample(
+        item_id=clean["item_id"], text=clean.get("text"), tags=tuple(clean.get("tags", ())), seed=record.get("seed"),
+        audio=None, timing=None, system_extras={}, scores={}, not_applicable={}, metric_errors={}, error=error,
+        finished=record.get("finished"),
+    ).to_json()
 
 
 def _unencodable_fields(value: Any, path: str = "") -> Iterator[str]:

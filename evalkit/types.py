@@ -101,12 +101,3 @@ class EvalkitError(Exception):
 
 class ItemFailure(EvalkitError):
     """Raised by a system or metric for one item; becomes a failed item, not a crash."""
-
-
-def merge_options(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """A system's or metric's options: the defaults overridden by `given`, whose keys must all be known
-    (a misspelt option must not silently run the default)."""
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise EvalkitError(f"{kind} {name!r} has no option(s) {sorted(unknown)}; known: {sorted(defaults)}")
-    return {**defaults, **given}

@@ -96,6 +96,40 @@ def register_listing(sub, command: str, registry_name: str, help_text: str, foot
 
     listing.set_defaults(func=run)
 
+    shown = actions.add_parser("options", parents=[output_flags()],
+                               help=f"the options of one of the {command} (name, type, default)")
+    shown.add_argument("name", help="a name from `evalkit " + command + " list`, or package.module:ClassName")
+
+    def run_options(args) -> int:
+        from evalkit import registry
+
+        return show_options(getattr(registry, registry_name), args)
+
+    shown.set_defaults(func=run_options)
+
+
+def show_options(reg, args) -> int:
+    """What `--option` / `--metric-option NAME.KEY=VALUE` accept: read from the class's Options
+    dataclass (evalkit.options), the one definition the command line, run.json and Python share."""
+    from evalkit.options import describe_options
+
+    cls = reg.get(args.name)
+    if getattr(cls, "Options", None) is not None:
+        rows = describe_options(cls.Options)
+    else:  # a class that lists its options in default_options() (no types declared)
+        rows = [(name, "", default) for name, default in cls.default_options().items()]
+    if args.json:
+        print_json({name: {"type": kind, "default": default} for name, kind, default in rows})
+        return 0
+    if not rows:
+        print(f"{args.name}: no options")
+        return 0
+    import json
+
+    # Defaults as they would be typed: --option KEY=VALUE takes YAML (true, null, [0.0]).
+    print_table([(name, json.dumps(default), kind) for name, kind, default in rows])
+    return 0
+
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     """Columns padded to their widest cell (the last one left as is)."""

@@ -64,7 +64,7 @@ def _metric_options(args: argparse.Namespace) -> dict[str, dict[str, object]]:
 
     out: dict[str, dict[str, object]] = {}
     for key, value in parse_assignments(args.metric_option, "--metric-option").items():
-        metric, sep, option = key.partition(".")
+        metric, sep, option = key.rpartition(".")  # a plugin metric may be named mypkg.mod:Class
         if not sep or not option:
             raise EvalkitError(f"--metric-option {key!r}: expected METRIC.KEY=VALUE")
         out.setdefault(metric, {})[option] = value

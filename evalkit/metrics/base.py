@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from evalkit.cache import content_key
 from evalkit.metrics import stats
-from evalkit.types import EvalkitError, Item, ItemError, Synthesis, merge_options
+from evalkit.options import option_defaults, resolve_options
+from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 
 # Per item key: (numerator, denominator) of a summary that is sum(numerators) / sum(denominators)
 # over items (a mean when every denominator is 1). See Metric.paired_terms.
@@ -131,9 +132,12 @@ class Metric(ABC):
     cacheable: ClassVar[bool] = True
     # Items per score() call the runner aims for.
     batch_size: ClassVar[int] = 16
+    # The metric's options: a frozen dataclass (evalkit.options); None: it has none.
+    Options: ClassVar[type | None] = None
 
     def __init__(self, **options: Any) -> None:
-        self.options: dict[str, Any] = merge_options("metric", self.name, self.default_options(), options)
+        # `opts`: the validated Options instance; `options`: its JSON form (run.json, cache keys).
+        self.opts, self.options = resolve_options("metric", self.name, type(self), options)
         if "batch_size" in self.options:  # an option where the metric offers it (wer.batch_size=1)
             size = self.options["batch_size"]
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -142,7 +146,8 @@ class Metric(ABC):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {}
+        """Every option the metric accepts, with its default."""
+        return {} if cls.Options is None else option_defaults(cls.Options)
 
     def provenance(self) -> dict[str, Any]:
         """Name, version, options, and (for model-based metrics) model id and weights
@@ -219,6 +224,28 @@ class Metric(ABC):
             item.text if reads_text else None, item.reference_text if reads_text else None,
             inp.prompt_sha256 if "prompt_audio" in self.requires else None, inp.reference_sha256,
         )
+
+
+class WeightedMetric(Metric):
+    """A metric scored by a model whose weights its `model` option names (a weights
+    name of evalkit.weights, or a path): resolved once, on first use, and recorded in
+    the provenance by source and sha256, so that a cache entry or a gate never mixes
+    two models."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._weights = None
+
+    @property
+    def weights(self):
+        if self._weights is None:
+            from evalkit.weights import resolve_any
+
+            self._weights = resolve_any(self.options["model"])
+        return self._weights
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "weights": {"source": self.weights.source, "sha256": self.weights.sha256}}
 
 
 def failed_for(metric: Metric, item: Item, record: dict[str, Any], system_generates: bool) -> bool:

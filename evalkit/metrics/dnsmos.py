@@ -15,14 +15,19 @@ time).
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from evalkit.metrics.quality import QualityPredictor
+from evalkit.metrics.quality import QualityOptions, QualityPredictor
 
 SAMPLE_RATE = 16_000  # the models' rate
 WEIGHTS = "microsoft/dnsmos"
+
+
+@dataclass(frozen=True)
+class DnsmosOptions(QualityOptions):
+    model: str = WEIGHTS
 
 
 class Dnsmos(QualityPredictor):
@@ -31,9 +36,7 @@ class Dnsmos(QualityPredictor):
     description = "quality: DNSMOS P.835 SIG/BAK/OVRL and P.808 (Microsoft, ONNX), MOS 1-5"
     summaries = {"ovrl": "dnsmos_ovrl", "sig": "dnsmos_sig", "bak": "dnsmos_bak", "p808": "dnsmos_p808"}
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(), "model": WEIGHTS}
+    Options = DnsmosOptions
 
     def setup(self, device: str) -> None:
         from importlib.util import find_spec

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from evalkit.metrics import stats
-from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
+from evalkit.metrics.base import ScoreInput, Summary, WeightedMetric, summary_of_terms
 from evalkit.types import Item, ItemError
 
 
-class QualityPredictor(Metric):
+@dataclass(frozen=True)
+class QualityOptions:
+    model: str = ""  # weights name or path; each predictor sets its own default
+    batch_size: int = 16  # items per score() call (clips are scored one at a time, see above)
+
+
+class QualityPredictor(WeightedMetric):
     higher_is_better = True
     requires = frozenset()  # audio only: every generated item is scored
     # Per-item field -> summary name, the headline first (its histogram leads the report).
@@ -30,23 +37,7 @@ class QualityPredictor(Metric):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.device = "cpu"
-        self._weights = None
         self._model = None
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"batch_size": 16}
-
-    @property
-    def weights(self):
-        if self._weights is None:
-            from evalkit.weights import resolve_any
-
-            self._weights = resolve_any(self.options["model"])
-        return self._weights
-
-    def provenance(self) -> dict[str, Any]:
-        return {**super().provenance(), "weights": {"source": self.weights.source, "sha256": self.weights.sha256}}
 
     def setup(self, device: str) -> None:
         self.device = device

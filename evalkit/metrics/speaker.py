@@ -15,7 +15,8 @@ default to it). Sorting by length keeps the padding small.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -24,9 +25,9 @@ from evalkit.cache import JsonCache, content_key
 from evalkit.hashing import sha256_file
 from evalkit.metrics import stats
 from evalkit.metrics.audio_input import RECIPES, model_input
-from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
+from evalkit.metrics.base import ScoreInput, Summary, WeightedMetric, summary_of_terms
 from evalkit.torchload import load_weights_only
-from evalkit.types import EvalkitError, Item, ItemError
+from evalkit.types import Item, ItemError
 
 SAMPLE_RATE = 16_000
 WEIGHTS = "speechbrain/spkrec-ecapa-voxceleb"
@@ -134,7 +135,25 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-class SpeakerSimilarity(Metric):
+@dataclass(frozen=True)
+class SimOptions:
+    protocol: str = "evalkit"  # the protocol these options came from (evalkit.metrics.protocols)
+    # "ecapa": SpeechBrain ECAPA-TDNN (model: a weights name or path); "wavlm-ecapa":
+    # UniSpeech's WavLM-Large + ECAPA-TDNN (model: the user's wavlm_large_finetune.pth),
+    # the model of Seed-TTS-eval and F5-TTS.
+    embedder: Literal["ecapa", "wavlm-ecapa"] = "ecapa"
+    model: str = WEIGHTS
+    audio_input: str = "evalkit"  # channel and resampler (evalkit.metrics.audio_input)
+    batch_size: int = 16  # clips per score() call and at most per embedding forward pass
+
+    def __post_init__(self) -> None:
+        if self.audio_input not in RECIPES:
+            raise ValueError(f"option audio_input must be one of {tuple(RECIPES)}, not {self.audio_input!r}")
+        if self.embedder == "wavlm-ecapa" and self.model == WEIGHTS:
+            raise ValueError("sim.embedder=wavlm-ecapa needs sim.model=<path to UniSpeech's wavlm_large_finetune.pth>")
+
+
+class SpeakerSimilarity(WeightedMetric):
     name = "sim"
     version = "2"  # 2: clips over WINDOW_SECONDS embedded in windows
     description = "speaker similarity: ECAPA-TDNN cosine to the prompt (and ground truth)"
@@ -142,42 +161,13 @@ class SpeakerSimilarity(Metric):
     requires = frozenset()  # a prompt or a ground-truth recording; see not_applicable
     batch_size = 16
 
+    Options = SimOptions
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if self.options["embedder"] not in EMBEDDERS:
-            raise EvalkitError(f"sim option embedder must be one of {EMBEDDERS}, not {self.options['embedder']!r}")
-        if self.options["audio_input"] not in RECIPES:
-            raise EvalkitError(f"sim option audio_input must be one of {tuple(RECIPES)}, "
-                               f"not {self.options['audio_input']!r}")
-        if self.options["embedder"] == "wavlm-ecapa" and self.options["model"] == WEIGHTS:
-            raise EvalkitError(
-                "sim.embedder=wavlm-ecapa needs sim.model=<path to UniSpeech's wavlm_large_finetune.pth>"
-            )
         self.embeddings = JsonCache("speaker-embeddings")
         self.device = "cpu"
-        self._weights = None
         self._embedder: EcapaEmbedder | None = None
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        # embedder "ecapa": SpeechBrain ECAPA-TDNN (model: a weights name or path);
-        # "wavlm-ecapa": UniSpeech's WavLM-Large + ECAPA-TDNN (model: the user's
-        # wavlm_large_finetune.pth), the model of Seed-TTS-eval and F5-TTS.
-        # audio_input: channel and resampler (evalkit.metrics.audio_input); batch_size:
-        # clips per score() call and at most per embedding forward pass.
-        return {"protocol": "evalkit", "embedder": "ecapa", "model": WEIGHTS, "audio_input": "evalkit",
-                "batch_size": 16}
-
-    @property
-    def weights(self):
-        if self._weights is None:
-            from evalkit.weights import resolve_any
-
-            self._weights = resolve_any(self.options["model"])
-        return self._weights
-
-    def provenance(self) -> dict[str, Any]:
-        return {**super().provenance(), "weights": {"source": self.weights.source, "sha256": self.weights.sha256}}
 
     def cache_key(self, inp: ScoreInput) -> str:
         # Both comparison recordings key the value (the base class keys the prompt only

@@ -19,11 +19,12 @@ padding would change every score).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from evalkit.metrics.quality import QualityPredictor
+from evalkit.metrics.quality import QualityOptions, QualityPredictor
 
 SAMPLE_RATE = 16_000
 WEIGHTS = "utmos22/strong"
@@ -105,15 +106,18 @@ def load_model(checkpoint: str, device: str):
     return model.to(device).eval()
 
 
+@dataclass(frozen=True)
+class UtmosOptions(QualityOptions):
+    model: str = WEIGHTS
+
+
 class Utmos(QualityPredictor):
     name = "utmos"
     version = "1"
     description = "quality: UTMOS22 strong MOS prediction (wav2vec 2.0 + BLSTM), MOS 1-5"
     summaries = {"utmos": "utmos"}
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(), "model": WEIGHTS}
+    Options = UtmosOptions
 
     def model(self):
         if self._model is None:

@@ -19,14 +19,13 @@ ratio of sums; see evalkit.metrics.stats).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Mapping, Sequence
 
+from evalkit.metrics.asr_decoding import AsrOptions
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
 from evalkit.metrics.normalizers import Normalizer, get_normalizer
-from evalkit.types import EvalkitError, Item, ItemError
-
-MAIN_FIGURES = ("corpus", "macro")
+from evalkit.types import Item, ItemError
 
 
 def edit_counts(reference: str, hypothesis: str, unit: str = "word") -> dict[str, int]:
@@ -138,6 +137,18 @@ def wer_summaries(
     return out
 
 
+@dataclass(frozen=True)
+class WerOptions(AsrOptions):
+    """The ASR's options (evalkit.metrics.asr_decoding.AsrOptions) and how its transcripts are scored."""
+
+    protocol: str = "evalkit"  # the protocol these options came from (evalkit.metrics.protocols)
+    normalizer: str = "whisper-english"
+    main: Literal["corpus", "macro"] = "corpus"  # the headline: corpus WER or the mean of per-item WERs
+    # Clips per Whisper decode (and per score() call); never changes a transcript
+    # (tests/metrics/test_wer_real.py checks 1 against the default).
+    batch_size: int = 16
+
+
 class WerMetric(Metric):
     """Whisper transcript (cached per audio) -> normalized WER/CER against the item's text."""
 
@@ -148,26 +159,14 @@ class WerMetric(Metric):
     requires = frozenset({"text"})
     batch_size = 16
 
+    Options = WerOptions
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        from evalkit.metrics.asr import Asr, AsrOptions
+        from evalkit.metrics.asr import Asr
 
-        if self.options["main"] not in MAIN_FIGURES:
-            raise EvalkitError(f"wer option main must be one of {MAIN_FIGURES}, not {self.options['main']!r}")
-        self.normalizer = get_normalizer(self.options["normalizer"])
+        self.normalizer = get_normalizer(self.opts.normalizer)
         self.asr = Asr(AsrOptions.from_options(self.options))
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        from evalkit.metrics.asr import AsrOptions
-
-        asr = asdict(AsrOptions())
-        asr["temperatures"] = list(asr["temperatures"])
-        # batch_size: clips per Whisper decode (and per score() call); never changes a
-        # transcript (tests/metrics/test_wer_real.py checks 1 against the default).
-        return {"protocol": "evalkit", "normalizer": "whisper-english", "main": "corpus", "batch_size": 16, **asr}
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "normalizer": self.normalizer.provenance(), "asr": self.asr.provenance()}

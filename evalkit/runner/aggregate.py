@@ -1,13 +1,6 @@
 """metrics.json from samples.jsonl: summaries are always recomputed from stored
 per-item values, so a resumed or merged run reports exactly what a single run would.
-
-metrics.json schema (version 1):
-    schema_version, run_id, suite {name, version, content_hash}, system, protocol,
-    main_metric (the headline summary: see evalkit.summary.headline), n_items (planned),
-    n_done, n_failed (items whose generation failed), complete (every planned item has a
-    record), failures {stage: count},
-    metrics {summary name: {value, n, n_failed, n_not_applicable, higher_is_better, ci95,
-             metric, metric_version, ...metric-specific extras}}
+The file's records are evalkit.schema.RunMetrics and SummaryRow (docs/run-directory.md).
 """
 from __future__ import annotations
 
@@ -15,6 +8,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from evalkit.metrics.base import Metric, aggregate_with_counts, failed_for
+from evalkit.schema import RunMetrics, SummaryRow
 from evalkit.summary import headline
 from evalkit.types import Item
 
@@ -32,16 +26,16 @@ def aggregate(
     records: dict[str, dict[str, Any]],
     planned: Sequence[Item],
     system_generates: bool,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SummaryRow]:
     """Summaries by name, each tagged with the metric that produced it."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SummaryRow] = {}
     present = [(item, records[item.id]) for item in planned if item.id in records]
     for metric in metrics:
         values = [rec["scores"][metric.name] for _, rec in present if metric.name in rec.get("scores", {})]
         failed = [item for item, rec in present if failed_for(metric, item, rec, system_generates)]
         skipped = [item for item, rec in present if not_applicable_for(metric, item, rec, system_generates)]
         for name, summary in aggregate_with_counts(metric, values, failed, skipped).items():
-            out[name] = {**summary.to_json(), "metric": metric.name, "metric_version": metric.version}
+            out[name] = SummaryRow.of(name, summary, metric.name, metric.version)
     return out
 
 
@@ -54,24 +48,23 @@ def run_summary(
     records: dict[str, dict[str, Any]],
     planned: Sequence[Item],
     system_generates: bool,
-) -> dict[str, Any]:
+) -> RunMetrics:
     done = [records[i.id] for i in planned if i.id in records]
-    metrics_json = aggregate(metrics, records, planned, system_generates)
+    summaries = aggregate(metrics, records, planned, system_generates)
     failures = Counter(r["error"]["stage"] for r in done if r.get("error"))
     for r in done:
         for err in r.get("metric_errors", {}).values():
             failures[err["stage"]] += 1
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "suite": {k: suite.describe()[k] for k in ("name", "version", "content_hash")},
-        "system": system_name,
-        "protocol": protocol,
-        "main_metric": headline(metrics_json, suite.spec.main_metric),
-        "n_items": len(planned),
-        "n_done": len(done),
-        "n_failed": sum(1 for r in done if r.get("error")),
-        "complete": len(done) == len(planned),
-        "failures": dict(failures),
-        "metrics": metrics_json,
-    }
+    return RunMetrics(
+        run_id=run_id,
+        suite={k: suite.describe()[k] for k in ("name", "version", "content_hash")},
+        system=system_name,
+        protocol=protocol,
+        main_metric=headline({name: row.to_json() for name, row in summaries.items()}, suite.spec.main_metric),
+        n_items=len(planned),
+        n_done=len(done),
+        n_failed=sum(1 for r in done if r.get("error")),
+        complete=len(done) == len(planned),
+        failures=dict(failures),
+        summaries=summaries,
+    )

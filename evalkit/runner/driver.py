@@ -8,6 +8,7 @@ durable once its line is in samples.jsonl; a rerun of the same command resumes.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -20,7 +21,8 @@ from evalkit.runner.aggregate import run_summary
 from evalkit.runner.generate import Generated, GenerationCache, Synthesized, store_generated
 from evalkit.runner.plan import WorkItem, make_plan
 from evalkit.runner.score import ScorePlanner
-from evalkit.store import SCHEMA_VERSION, RunStore, StoreError
+from evalkit.schema import RunInfo, Sample, failure_from_json
+from evalkit.store import RunStore, StoreError
 from evalkit.systems.base import System
 from evalkit.types import ItemError, RunResult
 
@@ -95,8 +97,8 @@ class RunDriver:
                 self._record_invocation(self.progress.phases, executor.describe())
             summary = run_summary(self.store.dir.name, self.suite, self.system.name, self.config.protocol,
                                   self.metrics, self.records, plan.planned, self.system.generates)
-            self.store.write_metrics(summary)
-        return RunResult(self.store.dir, summary, len(plan.planned), summary["n_failed"])
+            self.store.write_metrics(summary.to_json())
+        return RunResult(self.store.dir, summary.to_json(), len(plan.planned), summary.n_failed)
 
     # -- the steps executors call ---------------------------------------------------------
     def invalid(self, work: WorkItem) -> Generated | None:
@@ -111,7 +113,7 @@ class RunDriver:
 
     def generated(self, work: WorkItem, result: Synthesized) -> Generated:
         """A synthesis result into the generation cache and the run's audio/."""
-        if not (result.timing or {}).get("from_cache"):
+        if not (result.timing and result.timing.from_cache):
             self.generation_cache.put(work, result)
         return store_generated(self.store, self.suite, self.system.name, work, result)
 
@@ -141,29 +143,15 @@ class RunDriver:
                     f"{self.store.dir} was made by other classes ({existing['targets']}, now {targets}); "
                     "choose another OUT or remove the directory"
                 )
-            existing["targets"] = targets
-            existing["invocations"].append(invocation)
-            return existing
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.store.dir.name,
-            "created": utc_now(),
-            "evalkit_version": __version__,
-            "git": env["git"],
-            "python": env["python"],
-            "packages": env["packages"],
-            "hardware": env["hardware"],
-            "device": self.device,
-            "suite": self.suite.describe(),
-            "system": {**self.system.config(), "checkpoints": self.checkpoints},
-            "metrics": [m.provenance() for m in self.metrics],
-            "targets": targets,
-            "protocol": self.config.protocol,
-            "seed": self.config.seed,
-            "command": env["command"],
-            "identity": self.identity,
-            "invocations": [invocation],
-        }
+            info = RunInfo.from_json(existing)
+            return replace(info, targets=targets, invocations=[*info.invocations, invocation]).to_json()
+        return RunInfo(
+            run_id=self.store.dir.name, created=utc_now(), evalkit_version=__version__, git=env["git"],
+            python=env["python"], packages=env["packages"], hardware=env["hardware"], device=self.device,
+            suite=self.suite.describe(), system={**self.system.config(), "checkpoints": self.checkpoints},
+            metrics=[m.provenance() for m in self.metrics], targets=targets, protocol=self.config.protocol,
+            seed=self.config.seed, command=env["command"], identity=self.identity, invocations=[invocation],
+        ).to_json()
 
     def _record_invocation(self, phases: dict[str, float], executor: dict[str, Any]) -> None:
         """This invocation's executor, and its untimed steps (model loading, warm-up), which RTF leaves out."""
@@ -182,17 +170,12 @@ class RunDriver:
 
 
 def make_record(gen: Generated, scored: dict[str, dict]) -> dict[str, Any]:
-    """One line of samples.jsonl (see docs/run-directory.md)."""
+    """One line of samples.jsonl (evalkit.schema.Sample; docs/run-directory.md). `scored`:
+    the ScorePlanner's {"scores", "not_applicable", "metric_errors"} for the item."""
     item = gen.item
-    return {
-        "item_id": item.id,
-        "text": item.text,
-        "tags": list(item.tags),
-        "seed": gen.seed,
-        "audio": gen.audio,
-        "timing": gen.timing,
-        "system_extras": gen.extras,
-        **scored,
-        "error": None if gen.error is None else gen.error.to_json(),
-        "finished": utc_now(),
-    }
+    return Sample(
+        item_id=item.id, text=item.text, tags=item.tags, seed=gen.seed, audio=gen.audio, timing=gen.timing,
+        system_extras=gen.extras, scores=scored.get("scores", {}), not_applicable=scored.get("not_applicable", {}),
+        metric_errors={m: failure_from_json(e) for m, e in scored.get("metric_errors", {}).items()},
+        error=gen.error, finished=utc_now(),
+    ).to_json()

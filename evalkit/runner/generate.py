@@ -15,7 +15,7 @@ Unseeded or non-deterministic sampling is never served from, or written to, the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from evalkit.audio import AudioError, check_audio, decode_audio, encode_flac, mix_down
@@ -26,6 +26,7 @@ from evalkit.metrics.base import ScoreInput
 from evalkit.progress import Progress
 from evalkit.provenance import hardware
 from evalkit.runner.plan import WorkItem
+from evalkit.schema import AudioFile, Timing
 from evalkit.store import RunStore
 from evalkit.systems.base import System
 from evalkit.types import Item, ItemError, Synthesis
@@ -38,7 +39,7 @@ class Synthesized:
     item_id: str
     flac: bytes | None = None
     sha256: str | None = None
-    timing: dict[str, Any] | None = None
+    timing: Timing | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     error: ItemError | None = None
     hardware: str | None = None  # where it was synthesized (kept with cached generations)
@@ -52,8 +53,8 @@ class Generated:
     seed: int | None
     error: ItemError | None = None
     score_input: ScoreInput | None = None
-    audio: dict[str, Any] | None = None
-    timing: dict[str, Any] | None = None
+    audio: AudioFile | None = None
+    timing: Timing | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,8 +131,7 @@ class SynthesisUnit:
         if system.generates:
             seconds = result.seconds if result.seconds is not None else wall / batch_size
             latency = result.extras.get("latency_seconds", wall)
-            timing = {"seconds": seconds, "latency_seconds": latency, "batch_size": batch_size,
-                      "stages": dict(result.stages), "from_cache": False}
+            timing = Timing(seconds, latency, batch_size, dict(result.stages), from_cache=False)
         try:
             # Channels are stored as generated: protocols differ in which they hear.
             audio = check_audio(result.audio, result.sample_rate, f"item {item.id!r}: generated audio",
@@ -176,7 +176,7 @@ class GenerationCache:
         blob = self.blobs.path(entry["audio_sha256"], ".flac") if entry else None
         if not entry or not blob.exists():
             return None
-        timing = {**entry["timing"], "from_cache": True} if entry.get("timing") else None
+        timing = replace(Timing.from_json(entry["timing"]), from_cache=True) if entry.get("timing") else None
         extras = {**entry.get("extras", {}), "cache_hardware": entry.get("hardware")}
         return Synthesized(work.item.id, blob.read_bytes(), entry["audio_sha256"], timing, extras)
 
@@ -185,7 +185,8 @@ class GenerationCache:
         if key is None or result.flac is None or result.error is not None:
             return
         self.blobs.put(result.sha256, ".flac", result.flac)
-        self.entries.put(key, {"audio_sha256": result.sha256, "timing": result.timing, "extras": dict(result.extras),
+        timing = result.timing.to_json() if result.timing else None
+        self.entries.put(key, {"audio_sha256": result.sha256, "timing": timing, "extras": dict(result.extras),
                                "hardware": result.hardware})
 
 
@@ -203,12 +204,12 @@ def store_generated(store: RunStore, suite, system_name: str, work: WorkItem, re
         gen.error = ItemError.from_exception(exc, "store")
         return gen
     gen.extras = dict(result.extras)
-    gen.audio = {"path": path, "sha256": result.sha256, "seconds": len(audio) / rate, "sample_rate": rate}
-    timing = gen.timing or {}
+    gen.audio = AudioFile(path, result.sha256, len(audio) / rate, rate)
+    timing = gen.timing
     synthesis = Synthesis(
-        audio=audio, sample_rate=rate, seconds=timing.get("seconds"), stages=timing.get("stages", {}),
-        extras={**gen.extras, "latency_seconds": timing.get("latency_seconds"),
-                "from_cache": timing.get("from_cache", False)},
+        audio=audio, sample_rate=rate, seconds=timing and timing.seconds, stages=timing.stages if timing else {},
+        extras={**gen.extras, "latency_seconds": timing and timing.latency_seconds,
+                "from_cache": bool(timing and timing.from_cache)},
     )
     gen.score_input = ScoreInput(
         item=work.item, audio=audio, sample_rate=rate, audio_sha256=result.sha256, synthesis=synthesis,

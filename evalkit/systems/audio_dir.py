@@ -5,6 +5,7 @@ unreadable file is a failed item, not a crash.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,15 +16,18 @@ from evalkit.types import EvalkitError, Item, ItemError, Synthesis
 EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
+@dataclass(frozen=True)
+class AudioDirOptions:
+    audio_dir: str | None = None  # the folder (required; --audio-dir)
+
+
 class AudioDirSystem(System):
     name = "audio-dir"
     description = "audio made elsewhere: a folder of <item id>.wav|.flac"
     batch_size = 8
     generates = False
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"audio_dir": None}
+    Options = AudioDirOptions
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -32,6 +36,7 @@ class AudioDirSystem(System):
         folder = Path(self.options["audio_dir"]).expanduser().resolve()
         if not folder.is_dir():
             raise EvalkitError(f"--audio-dir {folder}: not a directory")
+        self.opts = replace(self.opts, audio_dir=str(folder))
         self.options["audio_dir"] = str(folder)
         self.folder = folder
 

@@ -12,7 +12,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping, Sequence
 
-from evalkit.types import Item, ItemError, Synthesis, merge_options
+from evalkit.options import option_defaults, resolve_options
+from evalkit.types import Item, ItemError, Synthesis
 
 
 def item_seed(run_seed: int, item_id: str) -> int:
@@ -45,13 +46,17 @@ class System(ABC):
     # ended), computed after the suite's metrics unless the run names its metrics itself.
     extra_metrics: ClassVar[tuple[str, ...]] = ()
 
+    # The system's options: a frozen dataclass (evalkit.options); None: it has none.
+    Options: ClassVar[type | None] = None
+
     def __init__(self, **options: Any) -> None:
-        self.options: dict[str, Any] = merge_options("system", self.name, self.default_options(), options)
+        # `opts`: the validated Options instance; `options`: its JSON form (run.json, cache keys).
+        self.opts, self.options = resolve_options("system", self.name, type(self), options)
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         """Every option the system accepts, with its default."""
-        return {}
+        return {} if cls.Options is None else option_defaults(cls.Options)
 
     def config(self) -> dict[str, Any]:
         """The full configuration, as recorded in run.json and hashed for caching."""

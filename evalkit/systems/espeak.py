@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,13 +50,24 @@ def speak(text: str, voice: str, speed: int, pitch: int | None = None):
     return audio, rate
 
 
+@dataclass(frozen=True)
+class EspeakOptions:
+    voice: str = "en-us"  # espeak-ng -v
+    speed: int = 150  # words per minute (espeak-ng -s)
+    pitch: int | None = None  # 0-99 (espeak-ng -p); None: the voice's own
+
+    def __post_init__(self) -> None:
+        if self.speed < 1:
+            raise ValueError(f"option speed={self.speed!r}: expected words per minute >= 1")
+        if self.pitch is not None and not 0 <= self.pitch <= 99:
+            raise ValueError(f"option pitch={self.pitch!r}: expected 0 to 99")
+
+
 class EspeakSystem(System):
     name = "espeak"
     description = "espeak-ng formant synthesis (floor baseline; cannot clone a voice)"
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"voice": "en-us", "speed": 150, "pitch": None}
+    Options = EspeakOptions
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "version": espeak_version()}

@@ -23,7 +23,8 @@ weights are then metric errors); false never uses it.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
 
 from evalkit.cache import content_key
 from evalkit.metrics.base import Metric, ScoreInput, Summary, summary_of_terms
@@ -31,7 +32,23 @@ from evalkit.types import EvalkitError, Item, ItemError
 
 EXPERIMENTAL = "EXPERIMENTAL: DVAE codes of the audio scored by CLVP (dvae.py layout from public sources)"
 COMPARABILITY = "comparable only between runs with the same max_mel_tokens (CLVP averages over the padding)"
-_DVAE_MODES = ("auto", True, False)
+
+
+@dataclass(frozen=True)
+class ClvpOptions:
+    # The EXPERIMENTAL DVAE path for audio without TorToiSe's codes: "auto" = where weights are found.
+    dvae: Literal["auto", True, False] = "auto"
+    max_mel_tokens: int = 500
+    size: Literal["official", "tiny"] = "official"
+    checkpoints: Mapping[str, str] = field(default_factory=dict)  # clvp / dvae -> .pth path override
+    random_weights: bool = False
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_mel_tokens < 1:
+            raise ValueError(f"option max_mel_tokens={self.max_mel_tokens!r}: expected an integer >= 1")
+        if not set(self.checkpoints) <= {"clvp", "dvae"}:
+            raise ValueError(f"option checkpoints: components are clvp and dvae, got {sorted(self.checkpoints)}")
 
 
 class ClvpAgreement(Metric):
@@ -42,25 +59,13 @@ class ClvpAgreement(Metric):
     requires = frozenset({"text"})
     batch_size = 16
 
+    Options = ClvpOptions
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        o = self.options
-        if o["dvae"] not in _DVAE_MODES:
-            raise EvalkitError(f"clvp option dvae={o['dvae']!r}: expected auto, true or false")
-        if not isinstance(o["max_mel_tokens"], int) or o["max_mel_tokens"] < 1:
-            raise EvalkitError(f"clvp option max_mel_tokens={o['max_mel_tokens']!r}: expected an integer >= 1")
-        if o["size"] not in ("official", "tiny"):
-            raise EvalkitError(f"clvp option size={o['size']!r}: expected official or tiny")
-        if not set(o["checkpoints"]) <= {"clvp", "dvae"}:
-            raise EvalkitError(f"clvp option checkpoints: components are clvp and dvae, got {sorted(o['checkpoints'])}")
         self.device = "cpu"
         self._weights: dict | None = None
         self._models = None
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"dvae": "auto", "max_mel_tokens": 500, "size": "official", "checkpoints": {},
-                "random_weights": False, "init_seed": 0}
 
     # -- the experimental path's weights ------------------------------------------------------------
 

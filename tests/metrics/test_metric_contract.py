@@ -199,9 +199,10 @@ def test_every_item_is_scored_failed_or_not_applicable(case, inputs):
     from evalkit.runner.driver import make_record
     from evalkit.runner.generate import Generated
     from evalkit.runner.score import Scorer
+    from evalkit.schema import Timing
 
     name, _, metric = case
-    generated = [Generated(inp.item, 0, score_input=inp, timing={"seconds": inp.synthesis.seconds})
+    generated = [Generated(inp.item, 0, score_input=inp, timing=Timing(inp.synthesis.seconds, None, 1))
                  for inp in inputs]
     scorer = Scorer([metric], "cpu")
     records = {g.item.id: make_record(g, s) for g, s in zip(generated, scorer.run(generated))}
@@ -213,7 +214,7 @@ def test_every_item_is_scored_failed_or_not_applicable(case, inputs):
     for summary_name, s in summaries.items():
         tag = summary_name[summary_name.index("[") + 1 : -1] if summary_name.endswith("]") else None
         covered = [i for i in planned if tag is None or tag in i.tags]
-        assert s["n"] + s["n_failed"] + s["n_not_applicable"] == len(covered), (summary_name, s)
+        assert s.n + s.n_failed + s.n_not_applicable == len(covered), (summary_name, s)
 
 
 def test_provenance_is_stable_json(case, inputs, request):
