@@ -50,8 +50,10 @@ class EvalConfig:
     quiet: bool = False
 
 
-def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides: Mapping[str, Mapping[str, Any]]):
-    """Instantiate metrics with the protocol's options, then the user's overrides."""
+def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides: Mapping[str, Mapping[str, Any]],
+                  suite=None):
+    """Instantiate metrics with the protocol's options, then the suite's `metric_options`
+    (for the metrics this run computes), then the user's overrides."""
     from evalkit.metrics.protocols import metric_options
 
     base = metric_options(protocol, device)
@@ -59,10 +61,16 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
     if unknown:
         raise EvalkitError(f"options given for metric(s) {sorted(unknown)} that this run does not compute "
                            f"({', '.join(names)})")
+    from_suite = suite.spec.metric_options if suite is not None else {}
     metrics = []
     for name in names:
-        options = {**base.get(name, {}), **overrides.get(name, {})}
-        metrics.append(METRICS.get(name)(**options))
+        cls = METRICS.get(name)
+        if name in from_suite:  # the suite file's own mistakes are named as its own
+            try:
+                cls(**{**base.get(name, {}), **from_suite[name]})
+            except EvalkitError as exc:
+                raise EvalkitError(f"{suite.spec.path}: metric_options: {exc}") from None
+        metrics.append(cls(**{**base.get(name, {}), **from_suite.get(name, {}), **overrides.get(name, {})}))
     return metrics
 
 
@@ -129,7 +137,7 @@ def evaluate(config: EvalConfig, executor=None) -> RunResult:
     system = SYSTEMS.get(system_name)(**dict(config.system_options))
     device = executor.resolve_device(config.device)
     names = config.metrics or tuple(dict.fromkeys((*suite.spec.metrics, *system.extra_metrics)))
-    metrics = build_metrics(names, config.protocol, device, config.metric_options)
+    metrics = build_metrics(names, config.protocol, device, config.metric_options, suite)
     checkpoints = system.checkpoints()
     identity = run_identity(suite, system, checkpoints, metrics, config.seed, config.protocol, device)
     run_dir = config.out or default_run_dir(

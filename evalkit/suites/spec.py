@@ -58,6 +58,9 @@ class SuiteSpec:
     prompt_audio: str | None = None  # suite-level default speaker prompt (relative to root)
     prompt_text: str | None = None
     extra_prompt_audio: tuple[str, ...] = ()  # more clips of the default prompt's speaker
+    # metric name -> options for this suite (e.g. {"wer": {"main": "macro"}}): over the
+    # protocol's, under --metric-option; checked against each metric's Options when it runs.
+    metric_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def suite_dirs() -> list[Path]:
@@ -108,7 +111,7 @@ def read_yaml(path: Path) -> Any:
 
 _SPEC_KEYS = {
     "name", "version", "description", "main_metric", "default_system", "metrics",
-    "loader", "options", "items", "prompt_audio", "prompt_text", "root", "extra_prompt_audio",
+    "loader", "options", "items", "prompt_audio", "prompt_text", "root", "extra_prompt_audio", "metric_options",
 }
 
 
@@ -155,6 +158,11 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not isinstance(metrics, (list, tuple)) or not metrics or not all(isinstance(m, str) and m for m in metrics):
         raise SuiteError(f"{path}: metrics must be a list of metric names (or \"wer, sim\"), not {metrics!r}")
+    metric_options = data.get("metric_options") or {}
+    if not isinstance(metric_options, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in metric_options.items()):
+        raise SuiteError(f"{path}: metric_options must map metric names to mappings of options "
+                         f"(e.g. {{wer: {{main: macro}}}}), not {metric_options!r}")
     return SuiteSpec(
         name=str(data["name"]),
         version=str(data["version"]),
@@ -169,6 +177,7 @@ def spec_from_yaml(path: Path) -> SuiteSpec:
         prompt_audio=data.get("prompt_audio"),
         prompt_text=data.get("prompt_text"),
         extra_prompt_audio=extra_prompts,
+        metric_options={name: dict(opts) for name, opts in metric_options.items()},
     )
 
 

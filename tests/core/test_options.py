@@ -150,3 +150,36 @@ def test_a_plugin_subclass_that_adds_options_the_old_way_keeps_working():
         Jittery(speed="x")
     with pytest.raises(EvalkitError, match=r"has no option\(s\) \['jiter'\]"):
         Jittery(jiter=0.1)
+
+
+def test_a_suite_pins_metric_options_under_the_command_line(tmp_path):
+    from core_helpers import write_suite
+
+    from evalkit.api import build_metrics
+    from evalkit.suites import load_suite
+
+    path = write_suite(tmp_path, [{"id": "a", "text": "A sentence."}], metrics=["wer", "duration"],
+                       metric_options="{wer: {main: macro, beam_size: 2}}")
+    suite = load_suite(str(path))
+    wer, _ = build_metrics(("wer", "duration"), "evalkit", "cpu", {}, suite)
+    assert wer.opts.main == "macro" and wer.opts.beam_size == 2
+    wer, _ = build_metrics(("wer", "duration"), "evalkit", "cpu", {"wer": {"beam_size": 5}}, suite)
+    assert wer.opts.main == "macro" and wer.opts.beam_size == 5  # --metric-option wins
+    (duration,) = build_metrics(("duration",), "evalkit", "cpu", {}, suite)  # not run: its options unused
+    assert duration.name == "duration"
+
+
+def test_a_suites_wrong_metric_option_names_the_suite_file(tmp_path):
+    from core_helpers import write_suite
+
+    from evalkit.api import build_metrics
+    from evalkit.suites import load_suite
+    from evalkit.suites.spec import SuiteError
+
+    path = write_suite(tmp_path / "a", [{"id": "a", "text": "A sentence."}], metrics=["wer"],
+                       metric_options="{wer: {main: mean}}")
+    with pytest.raises(EvalkitError, match=rf"{path}: metric_options: metric 'wer': option main='mean' must be"):
+        build_metrics(("wer",), "evalkit", "cpu", {}, load_suite(str(path)))
+    path = write_suite(tmp_path / "b", [{"id": "a", "text": "A sentence."}], metric_options="[wer]")
+    with pytest.raises(SuiteError, match="metric_options must map metric names to mappings"):
+        load_suite(str(path))
