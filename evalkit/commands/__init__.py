@@ -140,6 +140,12 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
         print("  ".join([cell.ljust(w) for cell, w in zip(row, widths)] + [row[-1]]))
 
 
+def add_run_dirs(parser: argparse.ArgumentParser) -> None:
+    """The RUN_DIR... operand of the commands that read runs (a folder of runs is searched)."""
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories (a folder holding many runs is searched)")
+
+
 def add_page_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     """--out / --bundle / --embed-mb of the commands that write an HTML page."""
     parser.add_argument("--out", help=f"HTML file to write (default: {default_out})")

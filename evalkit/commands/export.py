@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from evalkit.commands import output_flags, print_json
+from evalkit.commands import add_run_dirs, output_flags, print_json
 
 
 def register(sub) -> None:
@@ -12,8 +12,7 @@ def register(sub) -> None:
         description="One row per item per run: ids, tags, text, transcript, every per-item score, failures, "
         "timings, run id, system and checkpoint hashes (columns: docs/run-directory.md).",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="run directories (a folder holding many runs is searched)")
+    add_run_dirs(p)
     p.add_argument("--format", choices=("csv", "parquet", "jsonl"),
                    help="table format (default: from --out's suffix, else csv; parquet needs pyarrow)")
     p.add_argument("--out", help="file to write (default: csv and jsonl to standard output)")

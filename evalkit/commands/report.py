@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from evalkit.commands import add_page_options, announce_page, output_flags, page_kwargs
+from evalkit.commands import add_page_options, add_run_dirs, announce_page, output_flags, page_kwargs
 
 
 def register(sub) -> None:
@@ -12,8 +12,7 @@ def register(sub) -> None:
         description="Render runs as one HTML file that opens from disk (CSS, script, plots, data and a capped set "
         "of audio clips inline; other clips linked by relative path). See docs/reports.md.",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="run directories (a folder holding many runs is searched)")
+    add_run_dirs(p)
     add_page_options(p, "reports/<suites>-<systems>.html")
     p.set_defaults(func=run)
 

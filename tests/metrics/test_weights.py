@@ -303,24 +303,22 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
 
-    def do_HEAD(self):
-        HubHandler.requests.append(("HEAD", self.path))
+    def _respond(self, method: str) -> None:
+        HubHandler.requests.append((method, self.path))
         body = self._file()
         if body is None:
             self.send_error(404)
             return
         self.send_response(200)
         self._headers(body)
+        if method == "GET":
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self._respond("HEAD")
 
     def do_GET(self):
-        HubHandler.requests.append(("GET", self.path))
-        body = self._file()
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self._headers(body)
-        self.wfile.write(body)
+        self._respond("GET")
 
     def log_message(self, *args):
         pass
