@@ -176,6 +176,6 @@ def make_record(gen: Generated, scored: dict[str, dict]) -> dict[str, Any]:
     return Sample(
         item_id=item.id, text=item.text, tags=item.tags, seed=gen.seed, audio=gen.audio, timing=gen.timing,
         system_extras=gen.extras, scores=scored.get("scores", {}), not_applicable=scored.get("not_applicable", {}),
-        metric_errors={m: failure_from_json(e) for m, e in scored.get("metric_errors", {}).items()},
+        metric_errors={m: failure_from_json(e) for m, e in scored.get("metric_errors", {}).items() if e},
         error=gen.error, finished=utc_now(),
     ).to_json()
