@@ -155,12 +155,13 @@ class RunDriver:
 
     def _record_invocation(self, phases: dict[str, float], executor: dict[str, Any]) -> None:
         """This invocation's executor, and its untimed steps (model loading, warm-up), which RTF leaves out."""
-        info = self.store.read_run_info()
-        if info and info.get("invocations"):
-            info["invocations"][-1]["executor"] = executor
+        raw = self.store.read_run_info()
+        info = RunInfo.from_json(raw) if raw else None
+        if info and info.invocations:
+            last = {**info.invocations[-1], "executor": executor}
             if phases:
-                info["invocations"][-1]["phases_seconds"] = {k: round(v, 3) for k, v in phases.items()}
-            self.store.write_run_info(info)
+                last["phases_seconds"] = {k: round(v, 3) for k, v in phases.items()}
+            self.store.write_run_info(replace(info, invocations=[*info.invocations[:-1], last]).to_json())
 
     def _drop_failed(self, records: dict[str, dict]) -> dict[str, dict]:
         kept = {k: r for k, r in records.items() if not r.get("error") and not r.get("metric_errors")}
