@@ -76,10 +76,10 @@ def resolve_options(kind: str, name: str, owner: type, given: Mapping[str, Any])
     working: the options its parent declares are validated into the parent's `Options`,
     the ones it added are checked by name only."""
     options_class = getattr(owner, "Options", None)
-    if options_class is not None and set(owner.default_options()) == set(_hints(options_class)):
+    defaults = owner.default_options()
+    if options_class is not None and set(defaults) == set(_hints(options_class)):
         opts = build_options(kind, name, options_class, given)
         return opts, options_json(opts)
-    defaults = owner.default_options()
     unknown = set(given) - set(defaults)
     if unknown:
         raise EvalkitError(f"{kind} {name!r} has no option(s) {sorted(unknown)}; known: {sorted(defaults)}")
