@@ -55,6 +55,7 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
     """Instantiate metrics with the protocol's options, then the suite's `metric_options`
     (for the metrics this run computes), then the user's overrides."""
     from evalkit.metrics.protocols import metric_options
+    from evalkit.options import resolve_options
 
     base = metric_options(protocol, device)
     unknown = set(overrides) - set(names)
@@ -67,7 +68,7 @@ def build_metrics(names: tuple[str, ...], protocol: str, device: str, overrides:
         cls = METRICS.get(name)
         if name in from_suite:  # the suite file's own mistakes are named as its own
             try:
-                cls(**{**base.get(name, {}), **from_suite[name]})
+                resolve_options("metric", name, cls, {**base.get(name, {}), **from_suite[name]})
             except EvalkitError as exc:
                 raise EvalkitError(f"{suite.spec.path}: metric_options: {exc}") from None
         metrics.append(cls(**{**base.get(name, {}), **from_suite.get(name, {}), **overrides.get(name, {})}))

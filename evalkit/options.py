@@ -29,13 +29,13 @@ import functools
 import json
 import types
 import typing
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Callable, Literal, Mapping, Union
 
 from evalkit.types import EvalkitError
 
 
 def option_defaults(options_class: type) -> dict[str, Any]:
-    """Every option with its default, as JSON values (what `evalkit metrics list` shows)."""
+    """Every option with its default, as JSON values (what `evalkit metrics options NAME` shows)."""
     return options_json(options_class())
 
 
@@ -76,10 +76,10 @@ def resolve_options(kind: str, name: str, owner: type, given: Mapping[str, Any])
     working: the options its parent declares are validated into the parent's `Options`,
     the ones it added are checked by name only."""
     options_class = getattr(owner, "Options", None)
-    defaults = owner.default_options()
-    if options_class is not None and set(defaults) == set(_hints(options_class)):
+    if declares_options(owner):
         opts = build_options(kind, name, options_class, given)
         return opts, options_json(opts)
+    defaults = owner.default_options()
     unknown = set(given) - set(defaults)
     if unknown:
         raise EvalkitError(f"{kind} {name!r} has no option(s) {sorted(unknown)}; known: {sorted(defaults)}")
@@ -90,6 +90,13 @@ def resolve_options(kind: str, name: str, owner: type, given: Mapping[str, Any])
     return opts, {**merged, **options_json(opts)}
 
 
+def declares_options(owner: type) -> bool:
+    """Are `owner.Options` all of the class's options (not a plugin subclass that added
+    more through `default_options()`)?"""
+    options_class = getattr(owner, "Options", None)
+    return options_class is not None and set(owner.default_options()) == set(_hints(options_class))
+
+
 def describe_options(options_class: type) -> list[tuple[str, str, Any]]:
     """(name, expected type in words, default) per option, in declaration order."""
     hints = _hints(options_class)
@@ -98,6 +105,17 @@ def describe_options(options_class: type) -> list[tuple[str, str, Any]]:
 
 
 # -- type checks -------------------------------------------------------------------------------
+
+# hint -> (does a value qualify, what the error message says is expected). A YAML `true` is
+# not an int; an int qualifies as a float (`--option temperature=1`) and becomes one.
+SCALARS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    type(None): (lambda v: v is None, "null"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
 
 @functools.cache
 def _hints(options_class: type) -> dict[str, Any]:
@@ -123,26 +141,11 @@ def _coerce(value: Any, hint: Any) -> Any:
         if any(value == a and type(value) is type(a) for a in args):  # True is not 1
             return value
         raise TypeError
-    if hint is type(None):
-        if value is None:
-            return value
-        raise TypeError
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise TypeError
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise TypeError
+    if hint in SCALARS:
+        accepts, _ = SCALARS[hint]
+        if not accepts(value):
+            raise TypeError
+        return float(value) if hint is float else value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise TypeError
@@ -166,9 +169,9 @@ def _describe(hint: Any) -> str:
         return f"a list (each {_describe(args[0])})" if args else "a list"
     if _is_mapping(hint):
         return "a mapping"
-    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             Any: "any value"}
-    return names.get(hint, repr(hint))
+    if hint is Any:
+        return "any value"
+    return SCALARS[hint][1] if hint in SCALARS else repr(hint)
 
 
 def _is_mapping(hint: Any) -> bool:

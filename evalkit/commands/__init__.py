@@ -111,12 +111,12 @@ def register_listing(sub, command: str, registry_name: str, help_text: str, foot
 def show_options(reg, args) -> int:
     """What `--option` / `--metric-option NAME.KEY=VALUE` accept: read from the class's Options
     dataclass (evalkit.options), the one definition the command line, run.json and Python share."""
-    from evalkit.options import describe_options
+    from evalkit.options import declares_options, describe_options
 
     cls = reg.get(args.name)
-    if getattr(cls, "Options", None) is not None:
+    if declares_options(cls):
         rows = describe_options(cls.Options)
-    else:  # a class that lists its options in default_options() (no types declared)
+    else:  # a class that lists (some of) its options in default_options(): no types shown
         rows = [(name, "", default) for name, default in cls.default_options().items()]
     if args.json:
         print_json({name: {"type": kind, "default": default} for name, kind, default in rows})

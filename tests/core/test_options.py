@@ -143,6 +143,9 @@ def test_a_plugin_subclass_that_adds_options_the_old_way_keeps_working():
         def default_options(cls):
             return {**super().default_options(), "jitter": 0.06}
 
+    from evalkit.options import declares_options
+
+    assert declares_options(EspeakSystem) and not declares_options(Jittery)  # `options NAME` lists jitter too
     system = Jittery(jitter=0.1, speed=140)
     assert system.options == {"voice": "en-us", "speed": 140, "pitch": None, "jitter": 0.1}
     assert system.opts.speed == 140  # the parent's options are still its validated dataclass
